@@ -1,0 +1,67 @@
+"""Command line: ``nicegan <command> ...`` (also ``python -m nicegan`` and ``torchrun -m nicegan``).
+
+Each command module has ``add_parser(subparsers)`` and ``run(args) -> int``. Errors a user can cause
+(:class:`~nicegan.errors.NiceganError`) are printed as one line, ``nicegan: error: ...``, with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from nicegan.errors import NiceganError
+from nicegan.version import __version__
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage()
+        return f"{record.levelname.lower()}: {msg}" if record.levelno >= logging.WARNING else msg
+
+
+def _setup_logging(quiet: bool) -> None:
+    logger = logging.getLogger("nicegan")
+    for h in list(logger.handlers):
+        if getattr(h, "_nicegan_cli", False):
+            logger.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    handler._nicegan_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from nicegan.cli import demo, import_official, resume, train, translate
+
+    parser = argparse.ArgumentParser(prog="nicegan", description="Unpaired image-to-image translation: NICE-GAN and "
+                                     "the systems it compares with.")
+    parser.add_argument("--version", action="version", version=f"nicegan {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (train, resume, translate, demo, import_official):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    _setup_logging(args.quiet)
+    from nicegan.runtime import tune_malloc
+
+    tune_malloc()
+    try:
+        return int(args.func(args) or 0)
+    except NiceganError as e:
+        print(f"nicegan: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nicegan: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,286 @@
+"""Typed, validated run configuration: YAML presets over dataclass defaults, with strict ``key=value`` overrides.
+
+A run config has three sections: ``model`` (``name`` plus the fields of that model's config dataclass), ``data``
+and ``train``. Unknown keys, values of the wrong type and out-of-range values raise :class:`ConfigError` with a
+one-line message naming the key. The resolved config is saved in every checkpoint, so resume and translate rebuild
+the exact model without the user retyping anything.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from nicegan.errors import ConfigError
+from nicegan.registry import get_model_class
+
+DEFAULT_MODEL = "nicegan"
+
+
+@dataclass
+class DataConfig:
+    """Where the images come from and how they are augmented."""
+
+    root: str = ""  # folder with trainA/ trainB/ testA/ testB/, or "builtin:digits"
+    resize_margin: int = 30  # train: resize to img_size + margin (square), then random crop img_size
+    flip: bool = True  # random horizontal flip in training
+    num_workers: int = -1  # data-loading processes; -1 = automatic
+    strict: bool = False  # undecodable images are an error before training instead of being skipped
+
+    def validate(self) -> None:
+        if self.resize_margin < 0:
+            raise ConfigError(f"data.resize_margin must be >= 0, got {self.resize_margin}")
+        if self.num_workers < -1:
+            raise ConfigError(f"data.num_workers must be >= -1, got {self.num_workers}")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation schedule and run mechanics (official NICE-GAN values as defaults)."""
+
+    max_steps: int = 100_000
+    batch_size: int = 1
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    weight_decay: float = 1e-4  # Adam's coupled L2, as in the official code
+    lr_decay: Literal["linear", "none"] = "linear"  # linear decay to 0 from decay_start * max_steps
+    decay_start: float = 0.5
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    log_every: int = 50
+    sample_every: int = 1000  # image grids from a fixed batch; 0 = never
+    ckpt_every: int = 1000  # numbered checkpoint + latest; 0 = only at the end
+    keep_last: int = 3  # numbered checkpoints kept (latest.pt is always kept); 0 = keep all
+
+    def validate(self) -> None:
+        for key in ("max_steps", "batch_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"train.{key} must be >= 1, got {getattr(self, key)}")
+        for key in ("log_every", "sample_every", "ckpt_every", "keep_last", "seed"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"train.{key} must be >= 0, got {getattr(self, key)}")
+        if not self.lr > 0:
+            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"train.betas must lie in [0, 1), got {list(self.betas)}")
+        if not 0.0 <= self.decay_start <= 1.0:
+            raise ConfigError(f"train.decay_start must lie in [0, 1], got {self.decay_start}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+
+
+@dataclass
+class RunConfig:
+    """A whole run: model name and config, data and training settings."""
+
+    model_name: str = DEFAULT_MODEL
+    model: Any = None
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML/JSON/checkpoint friendly; tuples become lists)."""
+        return _plain({"model": {"name": self.model_name, **dataclasses.asdict(self.model)},
+                       "data": dataclasses.asdict(self.data), "train": dataclasses.asdict(self.train)})
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        """Build and validate from a nested dict; unknown keys and bad values raise ConfigError."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"a config must be a mapping of sections, got {type(d).__name__}")
+        unknown = set(d) - {"model", "data", "train"}
+        if unknown:
+            raise ConfigError(f"unknown config section {sorted(unknown)[0]!r} (sections: model, data, train)")
+        model_d = dict(_section(d, "model"))
+        name = model_d.pop("name", DEFAULT_MODEL)
+        if not isinstance(name, str):
+            raise ConfigError(f"model.name must be a string, got {name!r}")
+        model_cls = get_model_class(name)
+        cfg = cls(model_name=name, model=_build(model_cls.config_class, model_d, "model"),
+                  data=_build(DataConfig, _section(d, "data"), "data"),
+                  train=_build(TrainConfig, _section(d, "train"), "train"))
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        for part in (self.model, self.data, self.train):
+            if hasattr(part, "validate"):
+                part.validate()
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
+
+
+def _section(d: dict[str, Any], name: str) -> dict[str, Any]:
+    sec = d.get(name) or {}
+    if not isinstance(sec, dict):
+        raise ConfigError(f"config section {name!r} must be a mapping, got {sec!r}")
+    return sec
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
+    hints = get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in hints or key not in names:
+            raise ConfigError(f"unknown config key {prefix}.{key} (known: {', '.join(names)})")
+        kwargs[key] = _coerce(value, hints[key], f"{prefix}.{key}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; convert where it is lossless (YAML reads 1e-4 as a string)."""
+    origin = get_origin(tp)
+    if origin is Union or (origin is not None and origin.__class__.__name__ == "UnionType"):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        return _coerce(value, non_none[0], key)
+    if origin is Literal:
+        choices = get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{key} must be one of {', '.join(map(str, choices))}, got {value!r}")
+        return value
+    if origin is tuple:
+        args = get_args(tp)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"{key} must be a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, str):
+            value = _parse_number(value, key, "an integer")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, str):
+            value = _parse_number(value, key, "a number")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key} must be a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    raise TypeError(f"unsupported config annotation {tp!r} for {key}")
+
+
+def _parse_number(s: str, key: str, kind: str) -> int | float:
+    try:
+        return int(s)
+    except ValueError:
+        pass
+    try:
+        return float(s)
+    except ValueError:
+        raise ConfigError(f"{key} must be {kind}, got {s!r}") from None
+
+
+# --- presets, files and overrides ------------------------------------------------------------------------------
+
+
+def list_presets() -> list[str]:
+    """Names of the presets shipped with the package."""
+    return sorted(p.name[:-5] for p in resources.files("nicegan.presets").iterdir() if p.name.endswith(".yaml"))
+
+
+def _load_yaml_text(text: str, where: str) -> dict[str, Any]:
+    try:
+        d = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if d is None:
+        return {}
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where} must hold a mapping of sections (model, data, train)")
+    return d
+
+
+def load_config_dict(name_or_path: str, _depth: int = 0) -> dict[str, Any]:
+    """Nested dict of a preset name or YAML file, following ``base:`` (another preset or file) first."""
+    if _depth > 10:
+        raise ConfigError(f"config 'base' chain is too deep at {name_or_path!r} (a cycle?)")
+    preset = resources.files("nicegan.presets") / f"{name_or_path}.yaml"
+    if preset.is_file():
+        d = _load_yaml_text(preset.read_text(), f"preset {name_or_path}")
+        where = Path(".")
+    else:
+        path = Path(name_or_path).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"no preset or config file named {name_or_path!r} "
+                              f"(presets: {', '.join(list_presets())})")
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read config file {path}: {e}") from None
+        d = _load_yaml_text(text, f"config file {path}")
+        where = path.parent
+    base = d.pop("base", None)
+    if base is None:
+        return d
+    if not isinstance(base, str):
+        raise ConfigError(f"'base' in {name_or_path} must be a preset name or a file path")
+    if not (resources.files("nicegan.presets") / f"{base}.yaml").is_file() and not Path(base).is_absolute():
+        base = str(where / base) if (where / base).is_file() else base
+    return deep_merge(load_config_dict(base, _depth + 1), d)
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base`` (nested dicts merged key by key)."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` strings (values parsed as YAML scalars or flow lists) to a copy of ``d``."""
+    out = copy.deepcopy(d)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        parts = key.split(".")
+        if not sep or len(parts) != 2 or not all(parts):
+            raise ConfigError(f"override {item!r} must look like section.key=value (e.g. train.max_steps=1000)")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        section = out.setdefault(parts[0], {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"override {item!r}: config section {parts[0]!r} is not a mapping")
+        section[parts[1]] = value
+    return out
+
+
+def resolve_config(name_or_path: str, overrides: list[str] | None = None) -> RunConfig:
+    """Preset or YAML file, then overrides, validated into a :class:`RunConfig`."""
+    return RunConfig.from_dict(apply_overrides(load_config_dict(name_or_path), overrides or []))

@@ -1,0 +1,175 @@
+"""Robust image discovery and decoding.
+
+Every image the toolkit reads (training, translation, evaluation) goes through :func:`load_rgb`, which returns an
+8-bit RGB ``PIL.Image`` whatever the file holds: grayscale, palette, RGBA/LA (composited on white), CMYK, 16-bit and
+32-bit integer or float images (scaled to 8 bits), EXIF-rotated photos (turned upright). The format is detected
+from the content, so a PNG named ``.jpg`` loads. Files that cannot be decoded (zero bytes, truncated, not an image,
+decompression bombs) raise :class:`ImageDecodeError` with a short reason; :func:`scan_images` turns those into one
+warning per file and a summary, or into an error in strict mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from nicegan.errors import DataError
+
+log = logging.getLogger("nicegan")
+
+#: Images with more pixels than this are refused as possible decompression bombs (Pillow's own default limit).
+MAX_PIXELS = 89_478_485
+
+
+class ImageDecodeError(Exception):
+    """A file that is not a usable image; ``str()`` is the reason."""
+
+
+def list_files(folder: Path) -> list[Path]:
+    """All regular files below ``folder`` (recursively), hidden files and folders excluded, in a stable order."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        out += [Path(dirpath) / f for f in filenames if not f.startswith(".")]
+    return sorted(out, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def _to_8bit(im: Image.Image) -> Image.Image:
+    """Scale high-bit-depth single-channel images to 8-bit grayscale (convert('L') would clip them)."""
+    arr = np.asarray(im)
+    if im.mode == "F":
+        arr = np.nan_to_num(arr.astype(np.float64))
+        arr = arr * 255.0 if arr.max(initial=0.0) <= 1.0 else arr
+    else:  # integer images: I;16* are 16-bit; 'I' (32-bit) in practice holds 16-bit data from PNG/TIFF
+        arr = arr.astype(np.float64) / 257.0
+    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8))
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Convert any decoded PIL image to 8-bit RGB."""
+    if im.mode == "RGB":
+        return im
+    if im.mode.startswith("I") or im.mode == "F":
+        return _to_8bit(im).convert("RGB")
+    has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info)
+    if has_alpha:
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+def load_rgb(path: str | os.PathLike) -> Image.Image:
+    """Decode ``path`` fully into an upright 8-bit RGB image; :class:`ImageDecodeError` if it cannot be used."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > MAX_PIXELS:
+                    raise ImageDecodeError(f"{w}x{h} pixels is over the {MAX_PIXELS:,}-pixel limit "
+                                           "(decompression bomb?)")
+                im.load()
+                with contextlib.suppress(Exception):  # a broken EXIF block must not cost the image
+                    im = ImageOps.exif_transpose(im)
+                out = to_rgb(im)
+                out.load()
+                return out
+    except ImageDecodeError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageDecodeError(f"decompression bomb refused (over the {MAX_PIXELS:,}-pixel limit)") from None
+    except FileNotFoundError:
+        raise ImageDecodeError("file not found") from None
+    except Image.UnidentifiedImageError:
+        size = _size_or_none(path)
+        raise ImageDecodeError("empty file" if size == 0 else "not an image (unknown format)") from None
+    except Exception as e:  # Pillow raises many types (OSError, SyntaxError, ValueError, EOFError...) for bad data
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ImageDecodeError(f"cannot decode ({msg})") from None
+
+
+def _size_or_none(path: str | os.PathLike) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
+@dataclass
+class ScanResult:
+    """Outcome of checking a list of files: decodable ones and (file, reason) for the others."""
+
+    good: list[Path] = field(default_factory=list)
+    bad: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def scan_images(files: Iterable[Path], cache_file: Path | None = None, desc: str = "checking images") -> ScanResult:
+    """Decode every file once; results are cached by (size, mtime) in ``cache_file`` so resumes do not redo it."""
+    from tqdm import tqdm
+
+    files = list(files)
+    cache: dict[str, list] = {}
+    if cache_file is not None and cache_file.is_file():
+        try:
+            cache = json.loads(cache_file.read_text())
+        except (OSError, ValueError):
+            cache = {}
+    result, changed = ScanResult(), False
+    for f in tqdm(files, desc=desc, unit="img", leave=False, disable=None if len(files) > 200 else True):
+        try:
+            st = f.stat()
+        except OSError:
+            result.bad.append((f, "file not found"))
+            continue
+        key, sig = str(f.resolve()), [st.st_size, st.st_mtime_ns]
+        hit = cache.get(key)
+        if hit is not None and hit[:2] == sig:
+            reason = hit[2]
+        else:
+            try:
+                load_rgb(f)
+                reason = ""
+            except ImageDecodeError as e:
+                reason = str(e)
+            cache[key], changed = [*sig, reason], True
+        (result.bad.append((f, reason)) if reason else result.good.append(f))
+    if cache_file is not None and changed:
+        try:
+            tmp = cache_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(cache))
+            os.replace(tmp, cache_file)
+        except OSError:
+            pass  # the cache only saves time
+    return result
+
+
+def checked_image_files(folder: Path, strict: bool, cache_file: Path | None = None) -> list[Path]:
+    """Decodable images of ``folder``: DataError if it is missing or has none; bad files warned about or fatal."""
+    if not folder.is_dir():
+        raise DataError(f"folder not found: {folder}" if not folder.exists() else f"not a folder: {folder}")
+    files = list_files(folder)
+    if not files:
+        raise DataError(f"no images in {folder}")
+    res = scan_images(files, cache_file, desc=f"checking {folder.name}")
+    if res.bad:
+        if strict:
+            f, reason = res.bad[0]
+            more = f" (and {len(res.bad) - 1} more)" if len(res.bad) > 1 else ""
+            raise DataError(f"cannot use {f}: {reason}{more}; fix or remove it, or train without --strict")
+        for f, reason in res.bad:
+            log.warning("skipping %s: %s", f, reason)
+        log.warning("skipped %d of %d files in %s (use --strict to make this an error)", len(res.bad), len(files),
+                    folder)
+    if not res.good:
+        raise DataError(f"no decodable images in {folder} ({len(res.bad)} files could not be read)")
+    return res.good

@@ -1,0 +1,1 @@
+"""Evaluation: label preservation on the builtin digits (metrics such as FID/KID live in nicegan.metrics)."""

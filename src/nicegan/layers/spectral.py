@@ -1,0 +1,98 @@
+"""Spectrally normalised convolution and linear layers.
+
+Numerically these follow the classic ``torch.nn.utils.spectral_norm`` hook (Miyato et al., ICLR 2018) that the
+official NICE-GAN and U-GAT-IT code use: one power iteration per training-mode forward (``u``, ``v`` updated in
+place), ``sigma = u . (W v)`` with the refreshed vectors, and ``W / sigma``; in eval mode the stored ``u``, ``v`` are
+used without iterating. State-dict keys are the hook's (``weight_orig``, ``weight_u``, ``weight_v``), registered in
+the hook's order (bias before ``weight_orig``), so official state dicts and Adam states map one to one.
+
+Written as explicit modules rather than forward hooks so that a caller can advance the power iteration without
+running the convolution (:meth:`SpectralNormMixin.power_iterate`): NICE-GAN's fast training path skips the
+discriminator heads on real images in the generator step yet keeps ``u``/``v`` identical to the official run.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+_EPS = 1e-12
+
+
+class SpectralNormMixin(nn.Module):
+    """Shared power-iteration state of :class:`SNConv2d` and :class:`SNLinear`."""
+
+    weight_orig: nn.Parameter
+    weight_u: Tensor
+    weight_v: Tensor
+
+    def _init_vectors(self) -> None:
+        # Same draws, in the same order, as torch.nn.utils.spectral_norm: seeded builds match the official ones.
+        h = self.weight_orig.shape[0]
+        w = self.weight_orig[0].numel()
+        self.register_buffer("weight_u", F.normalize(self.weight_orig.new_empty(h).normal_(0, 1), dim=0, eps=_EPS))
+        self.register_buffer("weight_v", F.normalize(self.weight_orig.new_empty(w).normal_(0, 1), dim=0, eps=_EPS))
+
+    def _weight_mat(self) -> Tensor:
+        return self.weight_orig.reshape(self.weight_orig.shape[0], -1)
+
+    @torch.no_grad()
+    def power_iterate(self) -> None:
+        """One power-iteration step on ``u``, ``v`` (what a training-mode forward does before normalising)."""
+        w = self._weight_mat()
+        F.normalize(torch.mv(w.t(), self.weight_u), dim=0, eps=_EPS, out=self.weight_v)
+        F.normalize(torch.mv(w, self.weight_v), dim=0, eps=_EPS, out=self.weight_u)
+
+    def normalized_weight(self) -> Tensor:
+        """``W / sigma``; iterates first in training mode, exactly like the classic hook."""
+        if self.training:
+            self.power_iterate()
+        # Clones, as the hook does, so autograd never sees the buffers that the next forward updates in place.
+        u = self.weight_u.clone(memory_format=torch.contiguous_format)
+        v = self.weight_v.clone(memory_format=torch.contiguous_format)
+        sigma = torch.dot(u, torch.mv(self._weight_mat(), v))
+        return self.weight_orig / sigma
+
+
+class SNConv2d(SpectralNormMixin):
+    """``Conv2d`` (no padding of its own) with spectral normalisation of its weight."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, bias: bool = True) -> None:
+        super().__init__()
+        conv = nn.Conv2d(in_ch, out_ch, kernel_size, stride=stride, padding=0, bias=bias)  # default init
+        self.stride = stride
+        if bias:
+            self.bias = nn.Parameter(conv.bias.detach())
+        else:
+            self.register_parameter("bias", None)
+        self.weight_orig = nn.Parameter(conv.weight.detach())
+        self._init_vectors()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.normalized_weight(), self.bias, self.stride)
+
+    def extra_repr(self) -> str:
+        o, i, k, _ = self.weight_orig.shape
+        return f"{i}, {o}, kernel_size={k}, stride={self.stride}, bias={self.bias is not None}"
+
+
+class SNLinear(SpectralNormMixin):
+    """``Linear`` with spectral normalisation of its weight."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
+        super().__init__()
+        lin = nn.Linear(in_features, out_features, bias=bias)
+        if bias:
+            self.bias = nn.Parameter(lin.bias.detach())
+        else:
+            self.register_parameter("bias", None)
+        self.weight_orig = nn.Parameter(lin.weight.detach())
+        self._init_vectors()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.normalized_weight(), self.bias)
+
+    def extra_repr(self) -> str:
+        o, i = self.weight_orig.shape
+        return f"{i}, {o}, bias={self.bias is not None}"

@@ -1,0 +1,1 @@
+"""Training mechanics: the generic loop, optimizers and schedule, checkpoints, logging, distributed helpers."""

@@ -1,0 +1,84 @@
+"""Starting and resuming runs in a run folder, without ever overwriting another run's checkpoints."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from nicegan.config import RunConfig
+from nicegan.errors import CheckpointError, ConfigError, NiceganError
+from nicegan.training.checkpoint import latest_checkpoint, load_checkpoint
+from nicegan.training.distributed import env_dist_info
+from nicegan.training.loop import TrainResult, run_training
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``RUN/.lock`` so two processes never train into the same run folder."""
+    if not env_dist_info().is_main:  # rank 0 holds the lock for the whole job
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: no locking
+        yield
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise NiceganError(f"another nicegan process is training in {run_dir}") from None
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+
+
+def start_run(cfg: RunConfig, run_dir: str | Path, **kwargs: Any) -> TrainResult:
+    """Train a new run in ``run_dir``; refuses a folder that already holds a run's checkpoint."""
+    run_dir = Path(run_dir).expanduser()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NiceganError(f"--run-dir {run_dir} exists and is not a folder")
+    existing = latest_checkpoint(run_dir)
+    if existing is not None:
+        raise NiceganError(f"{run_dir} already holds a run ({existing}); continue it with `nicegan resume {run_dir}` "
+                           "or choose another --run-dir")
+    with run_lock(run_dir):
+        return run_training(cfg, run_dir, **kwargs)
+
+
+def resume_config(ckpt: dict[str, Any], max_steps: int | None = None, data_root: str | None = None,
+                  device: str | None = None) -> RunConfig:
+    """The run config stored in a checkpoint, with the few fields a resume may change."""
+    d = ckpt["config"]
+    try:
+        d = {**d, "train": dict(d.get("train", {})), "data": dict(d.get("data", {}))}
+        if max_steps is not None:
+            d["train"]["max_steps"] = max_steps
+        if device is not None:
+            d["train"]["device"] = device
+        if data_root is not None:
+            d["data"]["root"] = data_root
+        return RunConfig.from_dict(d)
+    except ConfigError as e:
+        raise CheckpointError(f"the config stored in {ckpt['path']} cannot be used: {e}") from None
+
+
+def resume_run(run_dir: str | Path, max_steps: int | None = None, data_root: str | None = None,
+               device: str | None = None, **kwargs: Any) -> TrainResult:
+    """Continue the run in ``run_dir`` from its latest checkpoint with the config saved in it."""
+    run_dir = Path(run_dir).expanduser()
+    if not run_dir.is_dir():
+        raise NiceganError(f"run folder not found: {run_dir}")
+    latest = latest_checkpoint(run_dir)
+    if latest is None:
+        raise NiceganError(f"{run_dir} has no checkpoint to resume from (expected {run_dir}/checkpoints/latest.pt)")
+    with run_lock(run_dir):
+        ckpt = load_checkpoint(latest)
+        cfg = resume_config(ckpt, max_steps, data_root, device)
+        if ckpt["step"] >= cfg.train.max_steps:
+            return TrainResult(run_dir, int(ckpt["step"]), latest)
+        return run_training(cfg, run_dir, ckpt=ckpt, **kwargs)

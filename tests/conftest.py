@@ -1,0 +1,59 @@
+"""Shared fixtures: tiny on-disk datasets, a tiny NICE-GAN config, the golden folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Pin the instruction set of every float kernel to AVX2, the one the golden tensors were computed with (a 2-core AMD
+# EPYC). Two Adam steps of the full model are chaotic: Adam's first update is ~lr * sign(grad), so a near-zero
+# gradient element can flip on a reordered float sum (AVX-512 kernels, another thread count) and, through a ReLU gate
+# in the 4 x ch-unit MLP, change the next step materially. Measured here: with 1 thread instead of 2 the full64
+# parameters differ by up to 50 % after two steps. These must be set before torch loads its kernels.
+for _var, _value in (("ATEN_CPU_CAPABILITY", "avx2"), ("ONEDNN_MAX_CPU_ISA", "AVX2"), ("MKL_CBWR", "AVX2")):
+    os.environ.setdefault(_var, _value)
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+# Small enough for a CPU step in well under a second, yet the real architecture (32 px needs the reduced head).
+TINY = ["model.img_size=32", "model.ch=4", "model.n_res=1", "model.n_dis=6", "model.global_downsamples=1",
+        "data.resize_margin=4", "train.batch_size=2", "train.log_every=1", "train.sample_every=2",
+        "train.ckpt_every=2", "train.keep_last=2", "train.lr=2e-4"]
+
+
+def golden_dir() -> Path:
+    return Path(os.environ.get("NICEGAN_GOLDEN_DIR", SHARED / "golden" / "nicegan"))
+
+
+def write_images(folder: Path, n: int, seed: int, size: tuple[int, int] = (40, 36)) -> list[Path]:
+    rng = np.random.RandomState(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        arr = rng.randint(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        p = folder / f"img_{i:02d}.png"
+        Image.fromarray(arr).save(p)
+        out.append(p)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """trainA/trainB/testA/testB with a handful of random images (mixed sizes, a nested folder, a JPEG)."""
+    root = tmp_path_factory.mktemp("tiny_data")
+    for k, split in enumerate(("trainA", "trainB", "testA", "testB")):
+        write_images(root / split, 5, seed=k, size=(40 + k, 36))
+    write_images(root / "trainA" / "nested" / "deeper", 2, seed=10, size=(50, 50))
+    Image.fromarray(np.full((30, 44, 3), 90, np.uint8)).save(root / "trainB" / "photo.jpg", quality=90)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_threads() -> None:
+    torch.set_num_threads(2)
