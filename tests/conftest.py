@@ -57,3 +57,15 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def _deterministic_threads() -> None:
     torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Weights and feature caches of the test session live in a temporary folder, not in ~/.cache."""
+    os.environ["NICEGAN_CACHE_DIR"] = str(tmp_path_factory.mktemp("nicegan_cache"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from nicegan.runtime import tune_malloc
+
+    tune_malloc()  # the CLI does this too; without it CPU steps spend much of their time page-faulting

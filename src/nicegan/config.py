@@ -58,12 +58,15 @@ class TrainConfig:
     sample_every: int = 1000  # image grids from a fixed batch; 0 = never
     ckpt_every: int = 1000  # numbered checkpoint + latest; 0 = only at the end
     keep_last: int = 3  # numbered checkpoints kept (latest.pt is always kept); 0 = keep all
+    eval_every: int = 0  # FID/KID (paper protocol, both directions) on the test split; 0 = never
+    eval_limit: int = 0  # translate at most this many test images per direction in those evaluations; 0 = all
+    inception_weights: str = ""  # FID Inception weights file; "" = the offline resolution order
 
     def validate(self) -> None:
         for key in ("max_steps", "batch_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"train.{key} must be >= 1, got {getattr(self, key)}")
-        for key in ("log_every", "sample_every", "ckpt_every", "keep_last", "seed"):
+        for key in ("log_every", "sample_every", "ckpt_every", "keep_last", "seed", "eval_every", "eval_limit"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key} must be >= 0, got {getattr(self, key)}")
         if not self.lr > 0:

@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from nicegan.errors import NiceganError
+
 DIRECTIONS = ("a2b", "b2a")
 
 
@@ -51,6 +53,14 @@ class TranslationModel(nn.Module):
     def translate(self, x: Tensor, direction: str) -> Tensor:
         """Translate images ``x`` (B x C x S x S in [-1, 1]) in ``direction`` (``"a2b"`` or ``"b2a"``)."""
         raise NotImplementedError
+
+    def encode(self, x: Tensor, domain: str) -> Tensor:
+        """Latent code of images ``x`` of ``domain`` ("a" or "b"), for models with a shared latent space."""
+        raise NiceganError(f"the {self.name} model has no latent encoder")
+
+    def decode(self, z: Tensor, domain: str) -> Tensor:
+        """Images of ``domain`` decoded from latent codes ``z`` (models with a shared latent space)."""
+        raise NiceganError(f"the {self.name} model has no latent decoder")
 
     def check_input_size(self, size: int) -> None:
         """Raise :class:`~nicegan.errors.ConfigError` if translation cannot run on ``size`` x ``size`` inputs."""

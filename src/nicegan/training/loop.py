@@ -32,6 +32,7 @@ from nicegan.registry import create_model
 from nicegan.training.checkpoint import (
     FORMAT,
     FORMAT_VERSION,
+    atomic_save,
     capture_rng,
     latest_checkpoint,
     restore_rng,
@@ -133,6 +134,38 @@ class _GracefulStop:
             signal.signal(signal.SIGINT, self._prev)
 
 
+class Evaluator:
+    """Periodic FID/KID (paper protocol, both directions) on the test split, tracking the best FID per direction."""
+
+    def __init__(self, cfg: RunConfig, device: torch.device, cache_dir: Path) -> None:
+        from nicegan.metrics import FeatureExtractor, get_protocol, resolve_weights
+
+        self.cfg, self.cache_dir = cfg, cache_dir
+        weights = resolve_weights(cfg.train.inception_weights or None)
+        self.ext = FeatureExtractor(get_protocol("paper"), weights, device)
+
+    def run(self, model: TranslationModel, extra: dict[str, Any], step: int) -> tuple[dict[str, float], list[str]]:
+        """Scores (logged names) and the directions whose FID improved on the best so far (``extra["best"]``)."""
+        from nicegan.data import DIGITS
+        from nicegan.evaluation.translation import evaluate_model
+
+        res = evaluate_model(model, self.cfg.data.root, self.ext, ("a2b", "b2a"),
+                             limit=self.cfg.train.eval_limit or None, progress=False, cache_dir=self.cache_dir)
+        values: dict[str, float] = {}
+        best = extra.setdefault("best", {})
+        improved = []
+        for d, r in res.items():
+            values.update({f"eval/fid_{d}": r.fid, f"eval/kid_x100_{d}": 100 * r.kid_mean})
+            if d not in best or r.fid < best[d]["fid"]:
+                best[d] = {"fid": r.fid, "step": step}
+                improved.append(d)
+        if self.cfg.data.root == DIGITS:
+            from nicegan.evaluation.digits import label_preservation
+
+            values.update(label_preservation(model))
+        return values, improved
+
+
 def _check_finite(step: int, phase: str, loss: Tensor, logs: dict[str, Tensor], run_dir: Path) -> None:
     values = torch.stack([loss.detach().float()] + [v.float() for v in logs.values()])
     if bool(torch.isfinite(values).all()):
@@ -183,6 +216,7 @@ def run_training(cfg: RunConfig, run_dir: Path, ckpt: dict[str, Any] | None = No
                                 flip=cfg.data.flip, seed=tc.seed, batch_size=tc.batch_size, start_step=step,
                                 num_workers=cfg.data.num_workers, device=device, rank=dist.rank, world=dist.world)
     samples = {d: fixed_sample_batch(src[d], test[d], size).to(device) for d in "AB"}
+    evaluator = Evaluator(cfg, device, cache) if tc.eval_every else None  # fails early if weights are missing
     logger = RunLogger(run_dir, enabled=dist.is_main, tensorboard=tensorboard)
     if dist.is_main:
         (run_dir / "config.yaml").write_text(cfg.to_yaml())
@@ -220,6 +254,20 @@ def run_training(cfg: RunConfig, run_dir: Path, ckpt: dict[str, Any] | None = No
                 logger.image(f"samples/{direction}", step, arr)
         model.train()
 
+    def evaluate() -> None:
+        nonlocal evaluated_step
+        evaluated_step = step
+        if not dist.is_main:
+            return
+        values, improved = evaluator.run(model, extra, step)
+        logger.scalars(step, values, event="eval")
+        for direction in improved:
+            atomic_save(make_checkpoint(cfg, model, optimizers, step, extra, dist),
+                        run_dir / "checkpoints" / f"best_{direction}.pt")
+        if not show_bar:
+            log.info("eval at step %d: %s", step, "  ".join(f"{k} {v:.4g}" for k, v in values.items()))
+
+    evaluated_step = -1
     with _GracefulStop() as stop:
         try:
             while step < tc.max_steps:
@@ -253,6 +301,8 @@ def run_training(cfg: RunConfig, run_dir: Path, ckpt: dict[str, Any] | None = No
                 if tc.sample_every and step % tc.sample_every == 0:
                     save_samples()
                     sampled_step = step
+                if evaluator is not None and (step % tc.eval_every == 0 or step == tc.max_steps):
+                    evaluate()
                 if (tc.ckpt_every and step % tc.ckpt_every == 0) or step == tc.max_steps:
                     save(numbered=True)
                 if stop.requested or step == stop_at:

