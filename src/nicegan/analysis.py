@@ -37,11 +37,11 @@ def _stack(model: TranslationModel, images: list[Image.Image], size: int) -> Ten
 def heatmap_grid(model: TranslationModel, images: list[Image.Image], direction: str, size: int,
                  per_row: int = 8) -> np.ndarray:
     """Rows of (real images, heatmap overlaid on them, translation); ``per_row`` images per block."""
+    if not model.has_heatmap:
+        raise NiceganError(f"the {model.name} model has no attention heatmap")
     model.eval()
     x = _stack(model, images, size)
     h = model.heatmap(x, direction)
-    if h is None:
-        raise NiceganError(f"the {model.name} model has no attention heatmap")
     overlay = heatmap_images(h, size, under=x)
     fake = model.translate(x, direction).clamp(-1, 1)
     rows = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,10 +42,15 @@ def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> tu
     return model.to(dev).eval(), cfg, int(ck["step"])
 
 
-@torch.inference_mode()
+def no_grad_context(model: TranslationModel) -> AbstractContextManager:
+    """``inference_mode`` (fastest), or ``no_grad`` for models whose translation optimises (CoGAN's inversion)."""
+    return torch.no_grad() if model.translation_needs_grad else torch.inference_mode()
+
+
 def translate_tensor(model: TranslationModel, x: Tensor, direction: str) -> Tensor:
     """Translate a batch in [-1, 1] (any device handling is the caller's); output clamped to [-1, 1]."""
-    return model.translate(x, check_direction(direction)).clamp(-1, 1)
+    with no_grad_context(model):
+        return model.translate(x, check_direction(direction)).clamp(-1, 1)
 
 
 @dataclass
@@ -53,6 +59,7 @@ class TranslateReport:
 
     written: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    diagnostics: dict[str, float] = field(default_factory=dict)  # image-weighted means of the model's diagnostics
 
 
 def _output_names(files: list[Path], root: Path | None, ext: str) -> list[Path]:
@@ -92,7 +99,7 @@ def translate_paths(model: TranslationModel, input_path: Path, output_dir: Path,
     for o in outputs:
         if o.resolve() in inputs_resolved:
             raise NiceganError(f"refusing to overwrite the input image {o}; choose another --output folder")
-    if heatmap and model.heatmap(torch.zeros(1, 3, size, size, device=device), direction) is None:
+    if heatmap and not model.has_heatmap:
         raise NiceganError(f"the {model.name} model has no attention heatmap (--heatmap)")
 
     report = TranslateReport()
@@ -102,9 +109,13 @@ def translate_paths(model: TranslationModel, input_path: Path, output_dir: Path,
         if not pending:
             return
         x = torch.stack([test_transform(img, size) for _, _, img in pending]).to(device)
-        with torch.inference_mode():
+        with no_grad_context(model):
             y = model.translate(x, direction).clamp(-1, 1)
             heat = heatmap_images(model.heatmap(x, direction), size, under=x) if heatmap else None
+        done = len(report.written)
+        for key, value in model.translate_diagnostics.items():
+            prev = report.diagnostics.get(key, 0.0)
+            report.diagnostics[key] = (prev * done + value * len(pending)) / (done + len(pending))
         for k, (_, dst, img) in enumerate(pending):
             out = tensor_to_pil(y[k])
             if keep_size and out.size != img.size:

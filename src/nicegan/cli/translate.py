@@ -37,4 +37,6 @@ def run(args: argparse.Namespace) -> int:
                              progress=args.progress)
     log.info("translated %d image(s) %s with %s (step %d) into %s", len(report.written), args.direction,
              cfg.model_name, step, args.output)
+    for key, value in report.diagnostics.items():
+        log.info("%s: %.6g", key, value)
     return 0

@@ -31,11 +31,33 @@ class TranslationModel(nn.Module):
     phases: ClassVar[dict[str, tuple[str, ...]]] = {}
     #: nets needed to translate (what inference loads); the rest is training-only.
     generator_names: ClassVar[tuple[str, ...]] = ()
+    #: True if :meth:`translate` optimises something (CoGAN's latent inversion): callers then use ``no_grad``, not
+    #: ``inference_mode``, and the model enables gradients where it needs them.
+    translation_needs_grad: ClassVar[bool] = False
+    #: True if :meth:`heatmap` returns attention maps (CAM models)
+    has_heatmap: ClassVar[bool] = False
 
     def __init__(self, cfg: Any) -> None:
         super().__init__()
         self.cfg = cfg
         self.nets = nn.ModuleDict()
+        #: facts about the last :meth:`translate` call worth reporting (e.g. an inversion's reconstruction error)
+        self.translate_diagnostics: dict[str, float] = {}
+
+    @property
+    def uses_labels(self) -> bool:
+        """True if training batches must carry ``a_label``/``b_label`` (domain-adaptation modes)."""
+        return False
+
+    def extra_state(self) -> dict[str, Any]:
+        """Training state outside the nets' state dicts (e.g. an image pool), as plain tensors and containers.
+
+        Saved in every checkpoint so that a resumed run continues exactly.
+        """
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`extra_state` returned."""
 
     # --- training -------------------------------------------------------------------------------------------
     def compute_loss(self, phase: str, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:

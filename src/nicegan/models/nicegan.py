@@ -242,6 +242,7 @@ class NiceGAN(TranslationModel):
     config_class = NiceGANConfig
     phases = {"dis": ("dis_a", "dis_b"), "gen": ("gen_a2b", "gen_b2a")}
     generator_names = ("gen_a2b", "gen_b2a", "dis_a", "dis_b")  # translation needs the encoders
+    has_heatmap = True
 
     def __init__(self, cfg: NiceGANConfig) -> None:
         super().__init__(cfg)

@@ -96,6 +96,7 @@ def make_checkpoint(cfg: RunConfig, model: TranslationModel, optimizers: dict[st
         "format": FORMAT, "format_version": FORMAT_VERSION, "toolkit_version": __version__,
         "model": cfg.model_name, "config": cfg.to_dict(), "step": step,
         "nets": {k: v.state_dict() for k, v in model.nets.items()},
+        "model_extra": model.extra_state(),
         "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
         "schedulers": {k: {"kind": cfg.train.lr_decay, "step": step, "lr": lr[k]} for k in optimizers},
         "rng": capture_rng(),
@@ -205,6 +206,7 @@ def run_training(cfg: RunConfig, run_dir: Path, ckpt: dict[str, Any] | None = No
         except (KeyError, ValueError) as e:
             raise CheckpointError(f"optimizer state in {ckpt.get('path')} does not fit the model: {e}") from None
         step, extra = int(ckpt["step"]), dict(ckpt.get("extra") or {})
+        model.load_extra_state(ckpt.get("model_extra") or {})
         restore_rng(ckpt["rng"])
 
     size, root, strict = cfg.model.img_size, cfg.data.root, cfg.data.strict
@@ -212,9 +214,13 @@ def run_training(cfg: RunConfig, run_dir: Path, ckpt: dict[str, Any] | None = No
     cache.mkdir(parents=True, exist_ok=True)
     src = {d: open_domain(root, "train", d, strict, cache) for d in "AB"}
     test = {d: open_domain(root, "test", d, strict, cache) for d in "AB"}
+    if model.uses_labels and src["A"].labels is None:
+        raise ConfigError(f"this {cfg.model_name} configuration trains a classifier on labelled domain A, but "
+                          f"{root} has no labels (use --data builtin:digits)")
     loader = build_train_loader(src["A"], src["B"], img_size=size, margin=cfg.data.resize_margin,
                                 flip=cfg.data.flip, seed=tc.seed, batch_size=tc.batch_size, start_step=step,
-                                num_workers=cfg.data.num_workers, device=device, rank=dist.rank, world=dist.world)
+                                num_workers=cfg.data.num_workers, device=device, rank=dist.rank, world=dist.world,
+                                with_labels=model.uses_labels)
     samples = {d: fixed_sample_batch(src[d], test[d], size).to(device) for d in "AB"}
     evaluator = Evaluator(cfg, device, cache) if tc.eval_every else None  # fails early if weights are missing
     logger = RunLogger(run_dir, enabled=dist.is_main, tensorboard=tensorboard)
