@@ -14,6 +14,12 @@ from nicegan.training.optim import build_optimizers
 # Tiny, fast configs per model (the real architecture at a small width); every registered model needs one.
 TINY_MODEL = {
     "nicegan": ["model.img_size=32", "model.ch=4", "model.n_res=1", "model.n_dis=6", "model.global_downsamples=1"],
+    "cyclegan": ["model.img_size=32", "model.ngf=4", "model.ndf=4", "model.n_blocks=1"],
+    "ugatit": ["model.img_size=32", "model.ch=4", "model.n_res=1", "model.global_layers=4", "model.local_layers=3"],
+    "unit": ["model.img_size=32", "model.ch=4", "model.n_enc_res_blk=1", "model.n_gen_res_blk=1", "model.dis_ch=4",
+             "model.n_dis_layer=3"],
+    "cogan": ["model.gen_ch=32", "model.dis_ch=4", "model.dis_fc=16", "model.invert_steps=3", "model.invert_restarts=2",
+              "model.visual_invert_steps=2"],
 }
 
 
@@ -84,3 +90,54 @@ def test_state_dict_round_trip_gives_identical_outputs(name: str) -> None:
     x = batch(cfg)["b"]
     with torch.no_grad():
         assert torch.equal(model.translate(x, "b2a"), other.translate(x, "b2a"))
+
+
+# Total parameters at each model's default configuration: the official counts (specs), for CoGAN the 32 px RGB
+# digits default (its official 28 px / 1-channel counts are checked in tests/test_cogan.py).
+EXPECTED_TOTALS = {
+    "nicegan": 109_958_146,  # light, 256 px, ch 64, n_res 6, n_dis 7
+    "ugatit": 134_021_248,  # light, 256 px
+    "cyclegan": 28_285_832,  # resnet_9blocks + 70x70 PatchGAN, 256 px
+    "unit": 18_017_286 + 2 * 25_149_057,  # version_02 generators (shared blocks once) + two COCODis, 256 px
+    "cogan": 7_861_130 + 654_593,  # coupled generators + coupled discriminators, 32 px RGB
+}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_parameter_counts_at_the_default_configuration(name: str) -> None:
+    from nicegan.cli.models import model_info
+
+    assert name in EXPECTED_TOTALS, f"add the official parameter count of {name!r}"
+    assert model_info(name)["total"] == EXPECTED_TOTALS[name]
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_exact_resume(name: str, tiny_data, tmp_path) -> None:
+    """4 steps == 2 steps + resume + 2 steps, bit for bit: nets, optimizers and model extra state (pools)."""
+    from nicegan.config import resolve_config
+    from nicegan.training import checkpoint as ck
+    from nicegan.training.runs import resume_run, start_run
+
+    overrides = TINY_MODEL[name] + ["model.img_size=32", "data.resize_margin=4", "train.batch_size=2",
+                                    "train.max_steps=4", "train.sample_every=0", f"data.root={tiny_data}"]
+    cfg = resolve_config(_default_preset(name), overrides)
+    start_run(cfg, tmp_path / "straight", progress=False, tensorboard=False)
+    start_run(cfg, tmp_path / "split", progress=False, tensorboard=False, stop_at=2)
+    resume_run(tmp_path / "split", progress=False, tensorboard=False)
+    a, b = ck.load_checkpoint(tmp_path / "straight"), ck.load_checkpoint(tmp_path / "split")
+    assert a["step"] == b["step"] == 4
+    for net in a["nets"]:
+        for k, v in a["nets"][net].items():
+            assert torch.equal(v, b["nets"][net][k]), f"{net}.{k}"
+    for phase in a["optimizers"]:
+        for i, st in a["optimizers"][phase]["state"].items():
+            assert torch.equal(st["exp_avg"], b["optimizers"][phase]["state"][i]["exp_avg"]), (phase, i)
+    for key, value in a["model_extra"].items():
+        assert torch.equal(torch.as_tensor(value), torch.as_tensor(b["model_extra"][key])), key
+
+
+def _default_preset(name: str) -> str:
+    from nicegan.cli.models import presets_by_model
+
+    presets = presets_by_model()[name]
+    return next((p for p in presets if not p.endswith(("-digits", "-da", "-full"))), presets[0])

@@ -61,6 +61,12 @@ class TrainConfig:
     eval_every: int = 0  # FID/KID (paper protocol, both directions) on the test split; 0 = never
     eval_limit: int = 0  # translate at most this many test images per direction in those evaluations; 0 = all
     inception_weights: str = ""  # FID Inception weights file; "" = the offline resolution order
+    # Opt-in fast paths (default off: the default path reproduces the official floats)
+    amp: Literal["none", "bf16", "fp16"] = "none"  # autocast; fp16 adds a gradient scaler per phase
+    channels_last: bool = False  # NHWC memory format for the nets and batches
+    compile: bool = False  # torch.compile every net (slow first steps, then faster on GPU)
+    fused_adam: bool = False  # fused Adam kernels
+    cudnn_benchmark: bool = False  # let cuDNN pick the fastest convolution algorithms (GPU)
 
     def validate(self) -> None:
         for key in ("max_steps", "batch_size"):

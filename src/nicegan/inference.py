@@ -18,7 +18,7 @@ from nicegan.errors import CheckpointError, ConfigError, NiceganError
 from nicegan.models.base import TranslationModel, check_direction
 from nicegan.registry import create_model
 from nicegan.training.checkpoint import load_checkpoint
-from nicegan.training.loop import load_nets, resolve_device
+from nicegan.training.state import load_nets, resolve_device
 from nicegan.visual import heatmap_images
 
 log = logging.getLogger("nicegan")

@@ -26,8 +26,8 @@ from nicegan.errors import CheckpointError
 from nicegan.registry import create_model
 from nicegan.training.checkpoint import OFFICIAL_KEYS, read_torch_file
 from nicegan.training.distributed import DistInfo
-from nicegan.training.loop import load_nets, make_checkpoint, seed_everything
 from nicegan.training.optim import build_optimizers
+from nicegan.training.state import load_nets, make_checkpoint, seed_everything
 
 log = logging.getLogger("nicegan")
 

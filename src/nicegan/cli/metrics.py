@@ -91,9 +91,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     record: dict = {"checkpoint": str(args.checkpoint), "step": step, "data": root, "protocol": args.protocol,
                     "weights": ext.weights.identity, "results": {d: r.to_dict() for d, r in results.items()}}
     if root == DIGITS:
-        from nicegan.evaluation.digits import label_preservation
+        from nicegan.evaluation.digits import adaptation_accuracy, label_preservation
 
-        record["label_preservation"] = label_preservation(model)
+        record["label_preservation"] = {**label_preservation(model), **adaptation_accuracy(model)}
     run_dir = _run_dir_of(Path(args.checkpoint))
     if run_dir is not None:
         RunLogger(run_dir, tensorboard=False).write({"event": "evaluate", **record})

@@ -59,5 +59,8 @@ def build_train_loader(src_a: ImageSource, src_b: ImageSource, *, img_size: int,
     """Infinite loader of ``{"a", "b"}`` batches for one rank, starting at ``start_step``."""
     stream = UnpairedStream(src_a, src_b, img_size, margin, flip, seed, with_labels=with_labels)
     workers = default_num_workers(device) if num_workers < 0 else num_workers
+    # A private generator: iter(DataLoader) draws its worker base seed from it, not from the global RNG, which a
+    # resumed run must find exactly where the interrupted one left it (models draw noise from it).
     return DataLoader(stream, batch_size=batch_size, sampler=StreamSampler(start_step, batch_size, rank, world),
-                      num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+                      num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                      generator=torch.Generator().manual_seed(seed))

@@ -145,7 +145,7 @@ def scan_images(files: Iterable[Path], cache_file: Path | None = None, desc: str
         (result.bad.append((f, reason)) if reason else result.good.append(f))
     if cache_file is not None and changed:
         try:
-            tmp = cache_file.with_suffix(".tmp")
+            tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps(cache))
             os.replace(tmp, cache_file)
         except OSError:

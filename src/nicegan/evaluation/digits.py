@@ -128,3 +128,27 @@ def label_preservation(model: TranslationModel, pair: DigitsPair | None = None) 
         test = pair.split("test", d)
         out[f"digits/classifier_{d.lower()}_test_accuracy"] = accuracy(clf[d], source_tensor(test), test.labels)
     return out
+
+
+@torch.no_grad()
+def adaptation_accuracy(model: TranslationModel, pair: DigitsPair | None = None) -> dict[str, float]:
+    """Domain adaptation: accuracy of the model's own classifier (trained on labelled A only) on both test splits.
+
+    Only for models in a domain-adaptation mode (``model.uses_labels``, with a ``classify(x, domain)`` method: CoGAN's
+    classifier on the shared discriminator layers, UNIT's on the shared latent code); empty otherwise.
+    """
+    if not model.uses_labels or not hasattr(model, "classify"):
+        return {}
+    pair = pair or load_digits_pair()
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = {}
+    for dom in "AB":
+        src = pair.split("test", dom)
+        x = source_tensor(src, model.cfg.img_size)
+        pred = torch.cat([model.classify(x[k:k + 500].to(device), dom.lower()).argmax(1).cpu()
+                          for k in range(0, len(x), 500)])
+        out[f"digits/adaptation_accuracy_{dom.lower()}"] = float((pred.numpy() == src.labels).mean())
+    model.train(was_training)
+    return out

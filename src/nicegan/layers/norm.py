@@ -28,6 +28,8 @@ def _iln_affine(x: Tensor, rho: Tensor, mode: str, eps: float) -> tuple[Tensor, 
     a dozen full-size element-wise passes (forward and backward).
     """
     c, hw = x.shape[1], x.shape[2] * x.shape[3]
+    if x.dtype in (torch.float16, torch.bfloat16):  # statistics in fp32 under mixed precision
+        x = x.float()
     var_in, mean_in = torch.var_mean(x, dim=(2, 3), keepdim=True)
     mean_ln = mean_in.mean(dim=1, keepdim=True)
     ss = ((hw - 1) * var_in + hw * (mean_in - mean_ln) ** 2).sum(dim=1, keepdim=True)
@@ -59,7 +61,7 @@ class ILN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         a, b = _iln_affine(x, self.rho, self.mode, self.eps)
-        return torch.addcmul(b * self.gamma + self.beta, x, a * self.gamma)
+        return torch.addcmul(b * self.gamma + self.beta, x, a * self.gamma).to(x.dtype)
 
 
 class AdaILN(nn.Module):
@@ -78,7 +80,7 @@ class AdaILN(nn.Module):
     def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
         a, b = _iln_affine(x, self.rho, self.mode, self.eps)
         g = gamma[:, :, None, None]
-        return torch.addcmul(b * g + beta[:, :, None, None], x, a * g)
+        return torch.addcmul(b * g + beta[:, :, None, None], x, a * g).to(x.dtype)
 
 
 @torch.no_grad()

@@ -13,6 +13,8 @@ discriminator heads on real images in the generator step yet keeps ``u``/``v`` i
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -37,22 +39,39 @@ class SpectralNormMixin(nn.Module):
     def _weight_mat(self) -> Tensor:
         return self.weight_orig.reshape(self.weight_orig.shape[0], -1)
 
+    # Eager even inside torch.compile: a compiled in-place buffer update can be saved for backward as the buffer
+    # itself, which the next forward then overwrites.
+    @torch.compiler.disable
     @torch.no_grad()
+    def _iterate(self) -> tuple[Tensor, Tensor]:
+        w = self._weight_mat()
+        v = F.normalize(torch.mv(w.t(), self.weight_u), dim=0, eps=_EPS)
+        u = F.normalize(torch.mv(w, v), dim=0, eps=_EPS)
+        self.weight_u.copy_(u)
+        self.weight_v.copy_(v)
+        return u, v
+
     def power_iterate(self) -> None:
         """One power-iteration step on ``u``, ``v`` (what a training-mode forward does before normalising)."""
-        w = self._weight_mat()
-        F.normalize(torch.mv(w.t(), self.weight_u), dim=0, eps=_EPS, out=self.weight_v)
-        F.normalize(torch.mv(w, self.weight_v), dim=0, eps=_EPS, out=self.weight_u)
+        self._iterate()
 
     def normalized_weight(self) -> Tensor:
-        """``W / sigma``; iterates first in training mode, exactly like the classic hook."""
-        if self.training:
-            self.power_iterate()
-        # Clones, as the hook does, so autograd never sees the buffers that the next forward updates in place.
-        u = self.weight_u.clone(memory_format=torch.contiguous_format)
-        v = self.weight_v.clone(memory_format=torch.contiguous_format)
-        sigma = torch.dot(u, torch.mv(self._weight_mat(), v))
-        return self.weight_orig / sigma
+        """``W / sigma``; iterates first in training mode, exactly like the classic hook.
+
+        ``sigma`` uses the new ``u``, ``v`` as fresh tensors, never the buffers themselves, so autograd (and
+        torch.compile's functionalised graphs) never hold a buffer that the next forward updates in place; the hook
+        achieves the same with clones. Always computed in the weight's own precision: under mixed-precision autocast
+        the power iteration must not drift in bf16/fp16 (the layer's matmul or conv is cast afterwards, as usual).
+        """
+        dev = self.weight_orig.device.type
+        no_autocast = torch.autocast(dev, enabled=False) if dev in ("cpu", "cuda") else contextlib.nullcontext()
+        with no_autocast:
+            if self.training:
+                u, v = self._iterate()
+            else:
+                u, v = self.weight_u.clone(), self.weight_v.clone()
+            sigma = torch.dot(u, torch.mv(self._weight_mat(), v))
+            return self.weight_orig / sigma
 
 
 class SNConv2d(SpectralNormMixin):

@@ -1,3 +1,3 @@
 """Model implementations; importing this package registers every model."""
 
-from nicegan.models import nicegan  # noqa: F401
+from nicegan.models import cogan, cyclegan, nicegan, ugatit, unit  # noqa: F401

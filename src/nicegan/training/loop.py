@@ -1,13 +1,18 @@
 """The generic training loop: phases, per-phase optimizers and LR, logging, samples, checkpoints, NaN guard.
 
-Models own the maths (``compute_loss``); this loop owns the mechanics. For each step it draws one unpaired batch and
-runs every phase of the model in order: only that phase's nets are trainable (gradients still flow through the
-frozen ones), zero grads, loss, finite check, backward, optimizer step, ``after_phase``. Runs are seeded and, on CPU,
-bit-for-bit repeatable, including across a stop and resume.
+Models own the maths (``compute_loss``); this loop owns the mechanics. Each step draws one unpaired batch and runs
+the model's phases in order: only that phase's nets are trainable (gradients still flow through the frozen ones),
+loss (under autocast if asked), finite check, backward, gradient averaging over ranks, optimizer step, grads freed,
+``after_phase``. Runs are seeded and, on CPU, bit-for-bit repeatable, including across a stop and resume.
+
+Opt-in fast paths (``train.*``): ``amp`` bf16/fp16 autocast (fp16 with a gradient scaler per phase),
+``channels_last``, ``compile`` (``torch.compile`` of every net), ``fused_adam``, ``cudnn_benchmark``. Multi-process
+training under torchrun: :mod:`nicegan.training.distributed`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import signal
@@ -18,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -27,24 +31,22 @@ from nicegan.data import build_train_loader, open_domain
 from nicegan.data.sources import ImageSource
 from nicegan.data.transforms import test_transform
 from nicegan.errors import CheckpointError, ConfigError, TrainingDiverged
-from nicegan.models.base import TranslationModel
 from nicegan.registry import create_model
-from nicegan.training.checkpoint import (
-    FORMAT,
-    FORMAT_VERSION,
-    atomic_save,
-    capture_rng,
-    latest_checkpoint,
-    restore_rng,
-    save_checkpoint,
-)
-from nicegan.training.distributed import DistInfo, env_dist_info
+from nicegan.training import distributed as D
+from nicegan.training.checkpoint import atomic_save, capture_rng, latest_checkpoint, restore_rng, save_checkpoint
+from nicegan.training.evaluator import Evaluator
 from nicegan.training.logging import RunLogger
 from nicegan.training.optim import build_optimizers, set_lr
+from nicegan.training.state import load_nets, make_checkpoint, resolve_device, seed_everything
 from nicegan.version import __version__
 from nicegan.visual import save_png, visuals_grid
 
 log = logging.getLogger("nicegan")
+
+# Re-exported for callers that build models outside a run (inference, official import).
+__all__ = ["TrainResult", "run_training", "load_nets", "make_checkpoint", "resolve_device", "seed_everything"]
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -56,54 +58,6 @@ class TrainResult:
     checkpoint: Path | None
     logs: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
-
-
-def resolve_device(spec: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; an explicit ``cuda`` without a GPU is a config error."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device is {spec} but no CUDA device is available (use --device cpu)")
-    return torch.device(spec)
-
-
-def seed_everything(seed: int) -> None:
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def load_nets(model: TranslationModel, nets: dict[str, dict[str, Tensor]], names: tuple[str, ...] | None = None,
-              where: str = "checkpoint") -> None:
-    """Load state dicts into ``model.nets`` (all, or ``names``); CheckpointError naming the first mismatch."""
-    for name in names or tuple(model.nets):
-        if name not in nets:
-            raise CheckpointError(f"{where} has no weights for {name!r}")
-        try:
-            model.nets[name].load_state_dict(nets[name])
-        except RuntimeError as e:
-            detail = " ".join(str(e).split())[:200]
-            raise CheckpointError(f"{where} does not fit the {model.name} model ({name}): {detail}") from None
-
-
-def make_checkpoint(cfg: RunConfig, model: TranslationModel, optimizers: dict[str, torch.optim.Optimizer],
-                    step: int, extra: dict[str, Any], dist: DistInfo) -> dict[str, Any]:
-    """The checkpoint dict of the current state (see :mod:`nicegan.training.checkpoint`)."""
-    lr = {p: o.param_groups[0]["lr"] for p, o in optimizers.items()}
-    return {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "toolkit_version": __version__,
-        "model": cfg.model_name, "config": cfg.to_dict(), "step": step,
-        "nets": {k: v.state_dict() for k, v in model.nets.items()},
-        "model_extra": model.extra_state(),
-        "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-        "schedulers": {k: {"kind": cfg.train.lr_decay, "step": step, "lr": lr[k]} for k in optimizers},
-        "rng": capture_rng(),
-        "data": {"draws_per_domain": step * cfg.train.batch_size * dist.world,
-                 "batch_size": cfg.train.batch_size, "world_size": dist.world},
-        "extra": extra,
-    }
 
 
 def fixed_sample_batch(train: ImageSource, test: ImageSource, size: int, n: int = 4) -> Tensor:
@@ -130,200 +84,242 @@ class _GracefulStop:
             self._prev = signal.signal(signal.SIGINT, self._handler)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._prev is not None:
             signal.signal(signal.SIGINT, self._prev)
 
 
-class Evaluator:
-    """Periodic FID/KID (paper protocol, both directions) on the test split, tracking the best FID per direction."""
-
-    def __init__(self, cfg: RunConfig, device: torch.device, cache_dir: Path) -> None:
-        from nicegan.metrics import FeatureExtractor, get_protocol, resolve_weights
-
-        self.cfg, self.cache_dir = cfg, cache_dir
-        weights = resolve_weights(cfg.train.inception_weights or None)
-        self.ext = FeatureExtractor(get_protocol("paper"), weights, device)
-
-    def run(self, model: TranslationModel, extra: dict[str, Any], step: int) -> tuple[dict[str, float], list[str]]:
-        """Scores (logged names) and the directions whose FID improved on the best so far (``extra["best"]``)."""
-        from nicegan.data import DIGITS
-        from nicegan.evaluation.translation import evaluate_model
-
-        res = evaluate_model(model, self.cfg.data.root, self.ext, ("a2b", "b2a"),
-                             limit=self.cfg.train.eval_limit or None, progress=False, cache_dir=self.cache_dir)
-        values: dict[str, float] = {}
-        best = extra.setdefault("best", {})
-        improved = []
-        for d, r in res.items():
-            values.update({f"eval/fid_{d}": r.fid, f"eval/kid_x100_{d}": 100 * r.kid_mean})
-            if d not in best or r.fid < best[d]["fid"]:
-                best[d] = {"fid": r.fid, "step": step}
-                improved.append(d)
-        if self.cfg.data.root == DIGITS:
-            from nicegan.evaluation.digits import label_preservation
-
-            values.update(label_preservation(model))
-        return values, improved
-
-
-def _check_finite(step: int, phase: str, loss: Tensor, logs: dict[str, Tensor], run_dir: Path) -> None:
+def _first_bad(phase: str, loss: Tensor, logs: dict[str, Tensor]) -> tuple[str, float] | None:
+    """The first non-finite loss term (name, value), or None; one device sync for all of them."""
     values = torch.stack([loss.detach().float()] + [v.float() for v in logs.values()])
     if bool(torch.isfinite(values).all()):
-        return
-    bad = next((k for k, v in logs.items() if not torch.isfinite(v)), f"{phase}/total")
-    value = next((float(v) for k, v in logs.items() if k == bad), float(loss.detach()))
-    latest = latest_checkpoint(run_dir)
-    kept = f"the last good checkpoint is kept: {latest}" if latest else "no checkpoint had been written yet"
-    raise TrainingDiverged(f"training stopped at step {step}: loss {bad} is {value} (non-finite); {kept}")
+        return None
+    for k, v in logs.items():
+        if not torch.isfinite(v):
+            return k, float(v)
+    return f"{phase}/total", float(loss.detach())
 
 
-def _set_trainable(model: TranslationModel, phase_nets: tuple[str, ...]) -> None:
-    for name, net in model.nets.items():
-        net.requires_grad_(name in phase_nets)
+class Trainer:
+    """One training run: builds everything from the config (and a checkpoint), then :meth:`run`."""
+
+    def __init__(self, cfg: RunConfig, run_dir: Path, ckpt: dict[str, Any] | None = None,
+                 progress: bool | None = None, tensorboard: bool = True) -> None:
+        self.cfg, self.tc, self.run_dir = cfg, cfg.train, Path(run_dir)
+        tc = self.tc
+        self.dist = D.env_dist_info()
+        self.device = D.rank_device(resolve_device(tc.device), self.dist)
+        D.init(self.dist, self.device)
+        if tc.cudnn_benchmark:
+            torch.backends.cudnn.benchmark = True
+        self.memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
+
+        seed_everything(tc.seed)  # identical initial weights on every rank
+        self.model = create_model(cfg.model_name, cfg.model).to(self.device, memory_format=self.memory_format)
+        self.optimizers = build_optimizers(self.model, tc, fused=True if tc.fused_adam else None)
+        self.scalers = ({p: torch.amp.GradScaler(self.device.type) for p in self.model.phases}
+                        if tc.amp == "fp16" else {})
+        self.step, self.extra = 0, {}
+        if ckpt is not None:
+            self._restore(ckpt)
+        else:
+            D.broadcast_module(self.model)
+            if self.dist.active:  # each rank its own stream of training randomness (noise, pools)
+                seed_everything(tc.seed * self.dist.world + self.dist.rank)
+        if tc.compile:
+            for net in self.model.nets.values():
+                net.compile()
+
+        size, root, strict = cfg.model.img_size, cfg.data.root, cfg.data.strict
+        self.cache = self.run_dir / "cache"
+        self.cache.mkdir(parents=True, exist_ok=True)
+        src = {d: open_domain(root, "train", d, strict, self.cache) for d in "AB"}
+        test = {d: open_domain(root, "test", d, strict, self.cache) for d in "AB"}
+        if self.model.uses_labels and src["A"].labels is None:
+            raise ConfigError(f"this {cfg.model_name} configuration trains a classifier on labelled domain A, but "
+                              f"{root} has no labels (use --data builtin:digits)")
+        self.loader = build_train_loader(
+            src["A"], src["B"], img_size=size, margin=cfg.data.resize_margin, flip=cfg.data.flip, seed=tc.seed,
+            batch_size=tc.batch_size, start_step=self.step, num_workers=cfg.data.num_workers, device=self.device,
+            rank=self.dist.rank, world=self.dist.world, with_labels=self.model.uses_labels)
+        self.samples = {d: self._to_device(fixed_sample_batch(src[d], test[d], size)) for d in "AB"}
+        main = self.dist.is_main
+        self.evaluator = Evaluator(cfg, self.device, self.cache) if tc.eval_every and main else None
+        self.logger = RunLogger(self.run_dir, enabled=main, tensorboard=tensorboard)
+        self.show_bar = (sys.stderr.isatty() if progress is None else progress) and main
+        if main:
+            (self.run_dir / "config.yaml").write_text(cfg.to_yaml())
+            self.logger.write({"event": "start", "step": self.step, "max_steps": tc.max_steps,
+                               "device": str(self.device), "world_size": self.dist.world,
+                               "toolkit_version": __version__, "images_a": len(src["A"]), "images_b": len(src["B"])})
+
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        where = ckpt.get("path", "checkpoint")
+        load_nets(self.model, ckpt["nets"], where=where)
+        try:
+            for phase, opt in self.optimizers.items():
+                opt.load_state_dict(ckpt["optimizers"][phase])
+            for phase, scaler in self.scalers.items():
+                if phase in (ckpt.get("scalers") or {}):
+                    scaler.load_state_dict(ckpt["scalers"][phase])
+        except (KeyError, ValueError) as e:
+            raise CheckpointError(f"optimizer state in {where} does not fit the model: {e}") from None
+        self.step, self.extra = int(ckpt["step"]), dict(ckpt.get("extra") or {})
+        extras = ckpt.get("model_extra_per_rank") or []
+        same_world = self.dist.active and len(extras) == self.dist.world
+        self.model.load_extra_state((extras[self.dist.rank] if same_world else ckpt.get("model_extra")) or {})
+        per_rank = ckpt.get("rng_per_rank") or []
+        if self.dist.active and len(per_rank) == self.dist.world:
+            restore_rng(per_rank[self.dist.rank])
+        elif self.dist.active:
+            log.warning("the checkpoint was written by %d process(es), this run has %d: random streams restart",
+                        max(1, len(per_rank)), self.dist.world)
+            seed_everything(self.tc.seed * self.dist.world + self.dist.rank + 7919 * self.step)
+        else:
+            restore_rng(ckpt["rng"])
+
+    def _to_device(self, x: Tensor) -> Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.tc.amp == "none":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=AMP_DTYPES[self.tc.amp])
+
+    def train_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """One step: every phase of the model in order. Returns the phases' detached loss terms."""
+        model, out = self.model, {}
+        for phase, nets in model.phases.items():
+            for name, net in model.nets.items():
+                net.requires_grad_(name in nets)
+            opt, scaler = self.optimizers[phase], self.scalers.get(phase)
+            with self._autocast():
+                loss, logs = model.compute_loss(phase, batch)
+            bad = _first_bad(phase, loss, logs)
+            if not D.all_true(bad is None, self.device):  # every rank stops together
+                latest = latest_checkpoint(self.run_dir)
+                kept = f"the last good checkpoint is kept: {latest}" if latest else "no checkpoint had been written yet"
+                name, value = bad or ("on another rank", float("nan"))
+                raise TrainingDiverged(f"training stopped at step {self.step}: loss {name} is {value} (non-finite); "
+                                       f"{kept}")
+            (scaler.scale(loss) if scaler else loss).backward()
+            D.average_gradients(model.phase_parameters(phase), self.dist.world)
+            if scaler:
+                scaler.step(opt)
+                scaler.update()
+            else:
+                opt.step()
+            opt.zero_grad(set_to_none=True)  # free the grads now: less memory in the next phase
+            model.after_phase(phase)
+            out.update(logs)
+        return out
+
+    def save(self, numbered: bool) -> Path | None:
+        """Checkpoint (rank 0 writes; every rank contributes its RNG state and model extra state, e.g. pools)."""
+        rngs = extras = None
+        if self.dist.active:
+            rngs = D.gather_objects(capture_rng())
+            extras = D.gather_objects(self.model.extra_state())
+        if not self.dist.is_main:
+            return None
+        payload = make_checkpoint(self.cfg, self.model, self.optimizers, self.step, self.extra, self.dist,
+                                  self.scalers, rngs, extras)
+        return save_checkpoint(payload, self.run_dir, numbered=numbered, keep_last=self.tc.keep_last)
+
+    def save_samples(self) -> None:
+        if not self.dist.is_main:
+            return
+        self.model.eval()
+        with torch.no_grad():
+            for direction, dom in (("a2b", "A"), ("b2a", "B")):
+                arr = visuals_grid(self.model.visuals(self.samples[dom], direction))
+                save_png(arr, self.run_dir / "samples" / f"{direction}_{self.step:07d}.png")
+                self.logger.image(f"samples/{direction}", self.step, arr)
+        self.model.train()
+
+    def evaluate(self) -> None:
+        if self.evaluator is not None:
+            values, improved = self.evaluator.run(self.model, self.extra, self.step)
+            self.logger.scalars(self.step, values, event="eval")
+            for direction in improved:
+                payload = make_checkpoint(self.cfg, self.model, self.optimizers, self.step, self.extra, self.dist,
+                                          self.scalers)
+                atomic_save(payload, self.run_dir / "checkpoints" / f"best_{direction}.pt")
+            if not self.show_bar:
+                log.info("eval at step %d: %s", self.step, "  ".join(f"{k} {v:.4g}" for k, v in values.items()))
+        D.barrier()  # the other ranks wait for rank 0's evaluation
+
+    def _log(self, acc: dict[str, Tensor], n: int, dt: float, lr: float, bar: Any) -> dict[str, float]:
+        logs = D.mean_over_ranks({k: float(v) / n for k, v in acc.items()}, self.device)
+        self.logger.scalars(self.step, {**logs, "lr": lr, "sec_per_step": dt})
+        totals = {k.split("/")[0]: round(v, 3) for k, v in logs.items() if k.endswith("/total")}
+        bar.set_postfix(totals, refresh=False)
+        if not self.show_bar and self.dist.is_main:
+            eta = _hms(dt * (self.tc.max_steps - self.step))
+            log.info("step %d/%d  %s  %.3f s/step  eta %s", self.step, self.tc.max_steps,
+                     "  ".join(f"{k} {v:.4g}" for k, v in totals.items()), dt, eta)
+        return logs
+
+    def run(self, stop_at: int | None = None) -> TrainResult:
+        """Train to ``train.max_steps`` (or ``stop_at``); always ends with a checkpoint at the last step."""
+        from tqdm import tqdm
+
+        tc = self.tc
+        bar = tqdm(total=tc.max_steps, initial=self.step, unit="step", dynamic_ncols=True, disable=not self.show_bar)
+        acc: dict[str, Tensor] = {}
+        n_acc, t_window, last_logs = 0, time.perf_counter(), {}
+        ckpt_path = latest_checkpoint(self.run_dir)
+        saved, sampled = self.step, -1
+        self.model.train()
+        it = iter(self.loader)
+        with _GracefulStop() as stop:
+            try:
+                while self.step < tc.max_steps:
+                    batch = {k: self._to_device(v) for k, v in next(it).items()}
+                    self.step += 1
+                    lr = set_lr(self.optimizers, self.step, tc)
+                    for k, v in self.train_step(batch).items():
+                        acc[k] = acc[k] + v if k in acc else v.clone()
+                    n_acc += 1
+                    bar.update(1)
+                    step = self.step
+                    if (tc.log_every and step % tc.log_every == 0) or step == tc.max_steps:
+                        last_logs = self._log(acc, n_acc, (time.perf_counter() - t_window) / n_acc, lr, bar)
+                        acc, n_acc, t_window = {}, 0, time.perf_counter()
+                    if tc.sample_every and step % tc.sample_every == 0:
+                        self.save_samples()
+                        sampled = step
+                    if tc.eval_every and (step % tc.eval_every == 0 or step == tc.max_steps):
+                        self.evaluate()
+                    if (tc.ckpt_every and step % tc.ckpt_every == 0) or step == tc.max_steps:
+                        ckpt_path, saved = self.save(numbered=True) or ckpt_path, step
+                    if not D.all_true(not stop.requested and step != stop_at, self.device):
+                        break
+            except TrainingDiverged as e:
+                self.logger.write({"event": "diverged", "step": self.step, "message": str(e)})
+                raise
+            finally:
+                bar.close()
+                self.logger.close()
+            if saved != self.step:  # stopped early (Ctrl-C or stop_at)
+                ckpt_path = self.save(numbered=False) or ckpt_path
+        if sampled != self.step:
+            self.save_samples()
+        return TrainResult(self.run_dir, self.step, ckpt_path, last_logs, interrupted=self.step < tc.max_steps)
 
 
-def run_training(cfg: RunConfig, run_dir: Path, ckpt: dict[str, Any] | None = None,
-                 progress: bool | None = None, tensorboard: bool = True, stop_at: int | None = None) -> TrainResult:
+def run_training(cfg: RunConfig, run_dir: Path, ckpt: dict[str, Any] | None = None, progress: bool | None = None,
+                 tensorboard: bool = True, stop_at: int | None = None) -> TrainResult:
     """Train ``cfg`` in ``run_dir`` from scratch, or continue from ``ckpt`` (a loaded checkpoint dict).
 
     ``stop_at`` ends the call (with a checkpoint) at that step without changing the schedule, which still runs to
     ``train.max_steps``; ``nicegan resume`` continues exactly where it stopped.
     """
-    run_dir = Path(run_dir)
-    dist = env_dist_info()
-    device = resolve_device(cfg.train.device)
-    tc = cfg.train
-    seed_everything(tc.seed)
-    model = create_model(cfg.model_name, cfg.model).to(device)
-    optimizers = build_optimizers(model, tc)
-    step, extra = 0, {}
-    if ckpt is not None:
-        load_nets(model, ckpt["nets"], where=ckpt.get("path", "checkpoint"))
-        try:
-            for phase, opt in optimizers.items():
-                opt.load_state_dict(ckpt["optimizers"][phase])
-        except (KeyError, ValueError) as e:
-            raise CheckpointError(f"optimizer state in {ckpt.get('path')} does not fit the model: {e}") from None
-        step, extra = int(ckpt["step"]), dict(ckpt.get("extra") or {})
-        model.load_extra_state(ckpt.get("model_extra") or {})
-        restore_rng(ckpt["rng"])
-
-    size, root, strict = cfg.model.img_size, cfg.data.root, cfg.data.strict
-    cache = run_dir / "cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    src = {d: open_domain(root, "train", d, strict, cache) for d in "AB"}
-    test = {d: open_domain(root, "test", d, strict, cache) for d in "AB"}
-    if model.uses_labels and src["A"].labels is None:
-        raise ConfigError(f"this {cfg.model_name} configuration trains a classifier on labelled domain A, but "
-                          f"{root} has no labels (use --data builtin:digits)")
-    loader = build_train_loader(src["A"], src["B"], img_size=size, margin=cfg.data.resize_margin,
-                                flip=cfg.data.flip, seed=tc.seed, batch_size=tc.batch_size, start_step=step,
-                                num_workers=cfg.data.num_workers, device=device, rank=dist.rank, world=dist.world,
-                                with_labels=model.uses_labels)
-    samples = {d: fixed_sample_batch(src[d], test[d], size).to(device) for d in "AB"}
-    evaluator = Evaluator(cfg, device, cache) if tc.eval_every else None  # fails early if weights are missing
-    logger = RunLogger(run_dir, enabled=dist.is_main, tensorboard=tensorboard)
-    if dist.is_main:
-        (run_dir / "config.yaml").write_text(cfg.to_yaml())
-        logger.write({"event": "start", "step": step, "max_steps": tc.max_steps, "device": str(device),
-                      "toolkit_version": __version__, "images_a": len(src["A"]), "images_b": len(src["B"])})
-
-    show_bar = sys.stderr.isatty() if progress is None else progress
-    from tqdm import tqdm
-
-    bar = tqdm(total=tc.max_steps, initial=step, unit="step", dynamic_ncols=True,
-               disable=not (show_bar and dist.is_main))
-    acc: dict[str, Tensor] = {}
-    n_acc, t_window, last_logs = 0, time.perf_counter(), {}
-    ckpt_path: Path | None = latest_checkpoint(run_dir)
-    saved_step = step if ckpt is not None else -1
-    sampled_step = -1
-    model.train()
-    it = iter(loader)
-
-    def save(numbered: bool) -> None:
-        nonlocal ckpt_path, saved_step
-        if dist.is_main:
-            payload = make_checkpoint(cfg, model, optimizers, step, extra, dist)
-            ckpt_path = save_checkpoint(payload, run_dir, numbered=numbered, keep_last=tc.keep_last)
-        saved_step = step
-
-    def save_samples() -> None:
-        if not dist.is_main:
-            return
-        model.eval()
-        with torch.no_grad():
-            for direction, dom in (("a2b", "A"), ("b2a", "B")):
-                arr = visuals_grid(model.visuals(samples[dom], direction))
-                save_png(arr, run_dir / "samples" / f"{direction}_{step:07d}.png")
-                logger.image(f"samples/{direction}", step, arr)
-        model.train()
-
-    def evaluate() -> None:
-        nonlocal evaluated_step
-        evaluated_step = step
-        if not dist.is_main:
-            return
-        values, improved = evaluator.run(model, extra, step)
-        logger.scalars(step, values, event="eval")
-        for direction in improved:
-            atomic_save(make_checkpoint(cfg, model, optimizers, step, extra, dist),
-                        run_dir / "checkpoints" / f"best_{direction}.pt")
-        if not show_bar:
-            log.info("eval at step %d: %s", step, "  ".join(f"{k} {v:.4g}" for k, v in values.items()))
-
-    evaluated_step = -1
-    with _GracefulStop() as stop:
-        try:
-            while step < tc.max_steps:
-                batch = {k: v.to(device, non_blocking=True) for k, v in next(it).items()}
-                step += 1
-                lr = set_lr(optimizers, step, tc)
-                for phase, nets in model.phases.items():
-                    _set_trainable(model, nets)
-                    opt = optimizers[phase]
-                    loss, logs = model.compute_loss(phase, batch)
-                    _check_finite(step, phase, loss, logs, run_dir)
-                    loss.backward()
-                    opt.step()
-                    opt.zero_grad(set_to_none=True)  # free the grads now: less memory in the next phase
-                    model.after_phase(phase)
-                    for k, v in logs.items():
-                        acc[k] = acc[k] + v if k in acc else v.clone()
-                n_acc += 1
-                bar.update(1)
-                if (tc.log_every and step % tc.log_every == 0) or step == tc.max_steps:
-                    dt = (time.perf_counter() - t_window) / n_acc
-                    last_logs = {k: float(v) / n_acc for k, v in acc.items()}
-                    logger.scalars(step, {**last_logs, "lr": lr, "sec_per_step": dt})
-                    totals = {k.split("/")[0]: round(v, 3) for k, v in last_logs.items() if k.endswith("/total")}
-                    bar.set_postfix(totals, refresh=False)
-                    if not show_bar and dist.is_main:
-                        eta = dt * (tc.max_steps - step)
-                        log.info("step %d/%d  %s  %.3f s/step  eta %s", step, tc.max_steps,
-                                 "  ".join(f"{k} {v:.4g}" for k, v in totals.items()), dt, _hms(eta))
-                    acc, n_acc, t_window = {}, 0, time.perf_counter()
-                if tc.sample_every and step % tc.sample_every == 0:
-                    save_samples()
-                    sampled_step = step
-                if evaluator is not None and (step % tc.eval_every == 0 or step == tc.max_steps):
-                    evaluate()
-                if (tc.ckpt_every and step % tc.ckpt_every == 0) or step == tc.max_steps:
-                    save(numbered=True)
-                if stop.requested or step == stop_at:
-                    break
-        except TrainingDiverged as e:
-            logger.write({"event": "diverged", "step": step, "message": str(e)})
-            raise
-        finally:
-            bar.close()
-            logger.close()
-        if saved_step != step:  # stopped early (Ctrl-C or stop_at)
-            save(numbered=False)
-    if sampled_step != step:
-        save_samples()
-    return TrainResult(run_dir, step, ckpt_path, last_logs, interrupted=step < tc.max_steps)
+    try:
+        return Trainer(cfg, run_dir, ckpt, progress, tensorboard).run(stop_at)
+    finally:
+        D.shutdown()
 
 
 def _hms(seconds: float) -> str:
