@@ -163,3 +163,28 @@ def test_console_script_and_module_entry_points() -> None:
     if script.exists():
         r = subprocess.run([str(script), "--help"], capture_output=True, text=True)
         assert r.returncode == 0 and "translate" in r.stdout
+
+
+def test_models_command(capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = run_cli(["models", "--json"], capsys)
+    rows = {r["model"]: r for r in json.loads(out)}
+    assert code == 0 and set(rows) == {"nicegan", "ugatit", "cyclegan", "unit", "cogan"}
+    assert rows["nicegan"]["total"] == 109_958_146 and "nicegan-light" in rows["nicegan"]["presets"]
+    assert rows["ugatit"]["parameters"]["gen_a2b"] == 10_589_888
+    code, out, _ = run_cli(["models", "--img-size", "128", "--full", "--json"], capsys)
+    rows = {r["model"]: r for r in json.loads(out)}
+    assert rows["nicegan"]["total"] == 244_044_802  # official count, full generator at 128 px
+    assert rows["ugatit"]["parameters"]["gen_a2b"] == 77_633_216
+    code, out, _ = run_cli(["models", "--img-size", "64"], capsys)
+    assert code == 0 and "not buildable at this size" in out, "n_dis 7 cannot run at 64 px, as in the official code"
+
+
+def test_fast_path_flags_reach_the_config(capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = run_cli(["train", "--data", "builtin:digits", "--dry-run", "--amp", "bf16", "--channels-last",
+                            "--fused-adam", "--compile", "--cudnn-benchmark"], capsys)
+    t = yaml.safe_load(out)["train"]
+    assert code == 0 and t["amp"] == "bf16" and t["channels_last"] and t["fused_adam"] and t["compile"]
+    assert t["cudnn_benchmark"]
+    code, out, _ = run_cli(["train", "--data", "builtin:digits", "--dry-run"], capsys)
+    t = yaml.safe_load(out)["train"]
+    assert t["amp"] == "none" and not t["channels_last"], "off by default"

@@ -58,6 +58,18 @@ def test_digits_evaluation_logs_label_preservation(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr("nicegan.evaluation.digits.label_preservation", lambda m: {"digits/a2b_accuracy": 0.5})
     values, improved = ev.run(torch.nn.Module(), {}, step=3)
     assert values["digits/a2b_accuracy"] == 0.5 and values["eval/fid_a2b"] == 12.0 and improved == ["a2b", "b2a"]
+    assert not any("adaptation" in k for k in values), "a plain translation model has no adaptation accuracy"
+
+    class Adapting(torch.nn.Module):  # a model in domain-adaptation mode: labelled A, a classify(x, domain) head
+        uses_labels = True
+
+        def classify(self, x: torch.Tensor, domain: str) -> torch.Tensor:
+            return torch.zeros(1)
+
+    monkeypatch.setattr("nicegan.evaluation.digits.adaptation_accuracy",
+                        lambda m: {"digits/adaptation_accuracy_b": 0.7} if m.uses_labels else {})
+    values, _ = ev.run(Adapting(), {}, step=4)
+    assert values["digits/adaptation_accuracy_b"] == 0.7 and values["digits/a2b_accuracy"] == 0.5
 
 
 def test_evaluate_cli(evaluated_run: Path, capsys: pytest.CaptureFixture) -> None:

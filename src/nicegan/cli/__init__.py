@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 
 from nicegan.errors import NiceganError
 from nicegan.version import __version__
@@ -20,17 +21,26 @@ class _Formatter(logging.Formatter):
         return f"{record.levelname.lower()}: {msg}" if record.levelno >= logging.WARNING else msg
 
 
-def _setup_logging(quiet: bool) -> None:
+def _setup_logging(quiet: bool) -> Callable[[], None]:
+    """Route the ``nicegan`` logger to stderr for one command; returns the function that undoes it.
+
+    Undoing matters when ``main`` is called in-process (tests, notebooks): the handler holds the stderr of that
+    moment, and a logger left non-propagating would hide later records from the caller's own handlers.
+    """
     logger = logging.getLogger("nicegan")
-    for h in list(logger.handlers):
-        if getattr(h, "_nicegan_cli", False):
-            logger.removeHandler(h)
+    saved = (logger.level, logger.propagate)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter())
-    handler._nicegan_cli = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
     logger.propagate = False
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+    return restore
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    _setup_logging(args.quiet)
+    restore_logging = _setup_logging(args.quiet)
     from nicegan.runtime import tune_malloc
 
     tune_malloc()
@@ -65,3 +75,5 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nicegan: interrupted", file=sys.stderr)
         return 130
+    finally:
+        restore_logging()

@@ -40,6 +40,25 @@ def add_progress(p: argparse.ArgumentParser) -> None:
                    help="plain log lines instead of a progress bar")
 
 
+FAST_PATH_FLAGS = ("amp", "channels_last", "compile", "fused_adam", "cudnn_benchmark")
+
+
+def add_fast_paths(p: argparse.ArgumentParser) -> None:
+    """Opt-in speed flags (shortcuts for train.amp etc.; off by default, so default runs reproduce official floats)."""
+    g = p.add_argument_group("fast paths (opt-in)")
+    g.add_argument("--amp", choices=["none", "bf16", "fp16"], help="mixed-precision autocast (fp16 adds gradient "
+                   "scaling)")
+    g.add_argument("--channels-last", action="store_const", const=True, help="NHWC memory format")
+    g.add_argument("--compile", action="store_const", const=True, help="torch.compile every network")
+    g.add_argument("--fused-adam", action="store_const", const=True, help="fused Adam kernels")
+    g.add_argument("--cudnn-benchmark", action="store_const", const=True, help="cuDNN autotuning (GPU)")
+
+
+def fast_path_values(args: argparse.Namespace) -> dict[str, object]:
+    """The fast-path flags given on the command line, as train.* config values."""
+    return {k: getattr(args, k) for k in FAST_PATH_FLAGS if getattr(args, k, None) is not None}
+
+
 def report_training(result: TrainResult, command_hint: str = "") -> None:
     """Summarise a finished (or stopped) training call for the user."""
     if result.interrupted:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from nicegan.cli.common import add_device, add_progress, positive_int, report_training
+from nicegan.cli.common import add_device, add_fast_paths, add_progress, fast_path_values, positive_int, report_training
 
 log = logging.getLogger("nicegan")
 
@@ -19,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="DIR", help="dataset folder, if it moved since the run started")
     add_device(p)
     add_progress(p)
+    add_fast_paths(p)
     p.set_defaults(func=run)
 
 
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from nicegan.training.runs import resume_run
 
     result = resume_run(args.run_dir, max_steps=args.max_steps, data_root=args.data, device=args.device,
-                        progress=args.progress, stop_at=args.stop_at)
+                        progress=args.progress, stop_at=args.stop_at, fast_paths=fast_path_values(args))
     if result.logs or result.interrupted:
         report_training(result)
     else:

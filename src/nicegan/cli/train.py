@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from nicegan.cli.common import add_device, add_progress, non_negative_int, positive_int, report_training
+from nicegan.cli.common import (
+    add_device,
+    add_fast_paths,
+    add_progress,
+    fast_path_values,
+    non_negative_int,
+    positive_int,
+    report_training,
+)
 from nicegan.config import RunConfig, apply_overrides, list_presets, load_config_dict
 from nicegan.data import DIGITS
 
@@ -28,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strict", action="store_true", help="undecodable images are an error (default: skipped)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     add_progress(p)
+    add_fast_paths(p)
     p.set_defaults(func=run)
 
 
@@ -44,6 +53,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     for key, value in (("max_steps", args.max_steps), ("seed", args.seed), ("device", args.device)):
         if value is not None:
             d["train"][key] = value
+    d["train"].update(fast_path_values(args))
     return RunConfig.from_dict(d)
 
 

@@ -137,7 +137,7 @@ def adaptation_accuracy(model: TranslationModel, pair: DigitsPair | None = None)
     Only for models in a domain-adaptation mode (``model.uses_labels``, with a ``classify(x, domain)`` method: CoGAN's
     classifier on the shared discriminator layers, UNIT's on the shared latent code); empty otherwise.
     """
-    if not model.uses_labels or not hasattr(model, "classify"):
+    if not getattr(model, "uses_labels", False) or not hasattr(model, "classify"):
         return {}
     pair = pair or load_digits_pair()
     device = next(model.parameters()).device

@@ -51,8 +51,12 @@ def start_run(cfg: RunConfig, run_dir: str | Path, **kwargs: Any) -> TrainResult
 
 
 def resume_config(ckpt: dict[str, Any], max_steps: int | None = None, data_root: str | None = None,
-                  device: str | None = None) -> RunConfig:
-    """The run config stored in a checkpoint, with the few fields a resume may change."""
+                  device: str | None = None, fast_paths: dict[str, Any] | None = None) -> RunConfig:
+    """The run config stored in a checkpoint, with the few fields a resume may change.
+
+    ``fast_paths``: train.amp / channels_last / compile / fused_adam / cudnn_benchmark, which change speed, not the
+    model (a checkpoint written with one setting resumes with another).
+    """
     d = ckpt["config"]
     try:
         d = {**d, "train": dict(d.get("train", {})), "data": dict(d.get("data", {}))}
@@ -62,13 +66,14 @@ def resume_config(ckpt: dict[str, Any], max_steps: int | None = None, data_root:
             d["train"]["device"] = device
         if data_root is not None:
             d["data"]["root"] = data_root
+        d["train"].update(fast_paths or {})
         return RunConfig.from_dict(d)
     except ConfigError as e:
         raise CheckpointError(f"the config stored in {ckpt['path']} cannot be used: {e}") from None
 
 
 def resume_run(run_dir: str | Path, max_steps: int | None = None, data_root: str | None = None,
-               device: str | None = None, **kwargs: Any) -> TrainResult:
+               device: str | None = None, fast_paths: dict[str, Any] | None = None, **kwargs: Any) -> TrainResult:
     """Continue the run in ``run_dir`` from its latest checkpoint with the config saved in it."""
     run_dir = Path(run_dir).expanduser()
     if not run_dir.is_dir():
@@ -78,7 +83,7 @@ def resume_run(run_dir: str | Path, max_steps: int | None = None, data_root: str
         raise NiceganError(f"{run_dir} has no checkpoint to resume from (expected {run_dir}/checkpoints/latest.pt)")
     with run_lock(run_dir):
         ckpt = load_checkpoint(latest)
-        cfg = resume_config(ckpt, max_steps, data_root, device)
+        cfg = resume_config(ckpt, max_steps, data_root, device, fast_paths)
         if ckpt["step"] >= cfg.train.max_steps:
             return TrainResult(run_dir, int(ckpt["step"]), latest)
         return run_training(cfg, run_dir, ckpt=ckpt, **kwargs)

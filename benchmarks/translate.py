@@ -1,0 +1,83 @@
+"""Translation throughput: the official test phase vs nicegan's batched inference, images/s (disk I/O excluded).
+
+    python benchmarks/translate.py [--img-size 256] [--images 16] [--batch-size 16] [--full]
+
+official   benchmarks/official_nicegan.py networks in eval mode, one image at a time, gradients recorded (the
+           official test loop has no no_grad), the full discriminator run to get z, output converted to uint8
+ours       nicegan.inference's path: batches under inference_mode, the encoder alone, output to uint8
+Both use the same weights and inputs; the maximum output difference is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from nicegan.data.transforms import tensor_to_uint8
+from nicegan.models.nicegan import NiceGAN, NiceGANConfig
+from nicegan.runtime import tune_malloc
+
+try:
+    from official_nicegan import OfficialNiceGAN
+except ImportError:
+    from benchmarks.official_nicegan import OfficialNiceGAN
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--img-size", type=int, default=256)
+    p.add_argument("--images", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--full", action="store_true")
+    args = p.parse_args()
+    s, light = args.img_size, not args.full
+    torch.manual_seed(0)
+    official = OfficialNiceGAN(s, 64, 6, 7 if s >= 96 else 6, light)
+    for net in official.nets.values():
+        net.eval()
+    x = torch.rand(args.images, 3, s, s, generator=torch.Generator().manual_seed(1)) * 2 - 1
+
+    def run_official() -> list:
+        out = []
+        for i in range(len(x)):
+            _, _, _, _, z = official.disA(x[i:i + 1])
+            out.append(tensor_to_uint8(official.gen2B(z)[0]))
+        return out
+
+    run_official()  # warm-up
+    t = time.perf_counter()
+    ref = run_official()
+    t_official = time.perf_counter() - t
+
+    tune_malloc()  # what the nicegan CLI does
+    torch.manual_seed(0)
+    model = NiceGAN(NiceGANConfig(img_size=s, n_dis=7 if s >= 96 else 6, light=light)).eval()
+    for name, off in (("gen_a2b", "gen2B"), ("gen_b2a", "gen2A"), ("dis_a", "disA"), ("dis_b", "disB")):
+        model.nets[name].load_state_dict(official.nets[off].state_dict())
+
+    def run_ours(fmt: torch.memory_format) -> list:
+        out = []
+        with torch.inference_mode():
+            for k in range(0, len(x), args.batch_size):
+                y = model.translate(x[k:k + args.batch_size].contiguous(memory_format=fmt), "a2b").clamp(-1, 1)
+                out += [tensor_to_uint8(img) for img in y]
+        return out
+
+    print(f"NICE-GAN {'light' if light else 'full'} {s}px, {args.images} images, {torch.get_num_threads()} threads")
+    print(f"{'path':<24}{'images/s':>10}{'s/image':>10}{'speed-up':>10}{'max diff':>10}")
+    print(f"{'official':<24}{args.images / t_official:>10.2f}{t_official / args.images:>10.3f}{1:>9.1f}x{0:>10}")
+    for name, fmt in (("ours", torch.contiguous_format), ("ours, channels_last", torch.channels_last)):
+        model.to(memory_format=fmt)
+        run_ours(fmt)
+        t = time.perf_counter()
+        got = run_ours(fmt)
+        t_ours = time.perf_counter() - t
+        diff = max(int(abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(ref, got, strict=True))
+        print(f"{name:<24}{args.images / t_ours:>10.2f}{t_ours / args.images:>10.3f}{t_official / t_ours:>9.1f}x"
+              f"{diff:>7}/255   (batch {args.batch_size})")
+
+
+if __name__ == "__main__":
+    main()
