@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import gc
+import weakref
 
 import pytest
 import torch
@@ -45,6 +48,68 @@ def test_snconv_gradients_match_torch() -> None:
     ref(x).square().sum().backward()
     torch.testing.assert_close(ours.weight_orig.grad, ref.weight_orig.grad, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(ours.bias.grad, ref.bias.grad, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("layer", ["conv", "linear", "linear_square"])
+def test_sn_saves_a_recipe_not_the_weight_and_gradients_stay_bitwise(layer: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The op saves (weight_orig, sigma) instead of W / sigma; the recomputed backward is bit for bit the plain one."""
+    torch.manual_seed(4)
+    make = {"conv": lambda: (SNConv2d(3, 5, 3), torch.randn(2, 3, 7, 7)),
+            "linear": lambda: (SNLinear(6, 4), torch.randn(3, 6)),
+            "linear_square": lambda: (SNLinear(5, 5), torch.randn(3, 5))}[layer]
+    a, x = make()
+    b = copy.deepcopy(a)
+
+    def run(m: nn.Module) -> tuple[torch.Tensor, ...]:
+        xi = x.clone().requires_grad_(True)
+        (m(xi) * torch.linspace(-1, 2, m(xi).numel()).view_as(m(xi))).sum().backward()
+        return xi.grad, m.weight_orig.grad, m.bias.grad, m.weight_u.clone()
+
+    recipes = []
+    real_pack = torch.autograd.graph.saved_tensors_hooks.__init__
+
+    def spy(self, pack, unpack):  # count the saved tensors packed as a recipe (None in place of the tensor)
+        real_pack(self, lambda t: recipes.append(pack(t)) or recipes[-1], unpack)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(torch.autograd.graph.saved_tensors_hooks, "__init__", spy)
+        ours = run(a)
+    assert any(r[0] is None for r in recipes), "the normalised weight must be saved as a recipe"
+    monkeypatch.setattr(type(b), "_recomputing", lambda self, w, s: contextlib.nullcontext())
+    plain = run(b)
+    for got, want in zip(ours, plain, strict=True):
+        assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("cls", [SNConv2d, SNLinear])
+def test_sn_graph_does_not_keep_the_normalised_weight(cls: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the graph waits for backward, no copy of W / sigma may stay alive (one per call adds up to GiBs)."""
+    m = cls(8, 6, 3) if cls is SNConv2d else cls(8, 6)
+    x = torch.randn(2, 8, 5, 5) if cls is SNConv2d else torch.randn(2, 8)
+    refs = []
+    real = cls._normalized
+
+    def spy(self):
+        w, sigma = real(self)
+        refs.append(weakref.ref(w))
+        return w, sigma
+
+    monkeypatch.setattr(cls, "_normalized", spy)
+    y = m(x.requires_grad_(True)).sum()
+    gc.collect()
+    assert refs and refs[0]() is None, "the graph holds the normalised weight"
+    y.backward()
+    assert x.grad is not None and m.weight_orig.grad is not None
+
+
+def test_sn_recipe_refuses_a_weight_changed_before_backward() -> None:
+    m = SNConv2d(2, 3, 3)
+    y = m(torch.randn(1, 2, 5, 5, requires_grad=True)).sum()
+    with torch.no_grad():
+        m.weight_orig.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
 
 
 def test_power_iterate_equals_a_training_forward() -> None:

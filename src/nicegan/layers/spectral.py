@@ -9,6 +9,11 @@ the hook's order (bias before ``weight_orig``), so official state dicts and Adam
 Written as explicit modules rather than forward hooks so that a caller can advance the power iteration without
 running the convolution (:meth:`SpectralNormMixin.power_iterate`): NICE-GAN's fast training path skips the
 discriminator heads on real images in the generator step yet keeps ``u``/``v`` identical to the official run.
+
+Memory: the classic hook leaves every call's ``W / sigma`` in the autograd graph (the convolution saves its weight),
+so a discriminator called four times before one backward holds four copies of its weights, most of NICE-GAN's
+activation memory. Here the convolution saves a recipe instead (``weight_orig``, ``sigma``) and the backward
+recomputes ``weight_orig / sigma``: the same division of the same values, so gradients are bitwise unchanged.
 """
 
 from __future__ import annotations
@@ -56,7 +61,11 @@ class SpectralNormMixin(nn.Module):
         self._iterate()
 
     def normalized_weight(self) -> Tensor:
-        """``W / sigma``; iterates first in training mode, exactly like the classic hook.
+        """``W / sigma``; iterates first in training mode, exactly like the classic hook."""
+        return self._normalized()[0]
+
+    def _normalized(self) -> tuple[Tensor, Tensor]:
+        """``(W / sigma, sigma)``; iterates first in training mode, exactly like the classic hook.
 
         ``sigma`` uses the new ``u``, ``v`` as fresh tensors, never the buffers themselves, so autograd (and
         torch.compile's functionalised graphs) never hold a buffer that the next forward updates in place; the hook
@@ -71,7 +80,40 @@ class SpectralNormMixin(nn.Module):
             else:
                 u, v = self.weight_u.clone(), self.weight_v.clone()
             sigma = torch.dot(u, torch.mv(self._weight_mat(), v))
-            return self.weight_orig / sigma
+            return self.weight_orig / sigma, sigma
+
+    def _recomputing(self, weight: Tensor, sigma: Tensor) -> contextlib.AbstractContextManager:
+        """Context for the layer's op: ``weight`` (= ``weight_orig / sigma``) is saved as a recipe, not a copy.
+
+        Other saved tensors (the input) are kept as they are, with autograd's in-place modification check redone
+        by hand, since tensors that pass through pack hooks lose it.
+        """
+        if not torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return contextlib.nullcontext()
+        orig, sigma = self.weight_orig, sigma.detach()
+        # Only the weight's identity: autograd keeps the pack hook alive with the graph, so a closure over the
+        # tensor itself would keep the very copy this avoids.
+        ptr, dtype, numel, offset = weight.data_ptr(), weight.dtype, weight.numel(), weight.storage_offset()
+
+        def pack(t: Tensor) -> tuple:
+            # The weight itself (conv) or a view of it (linear saves the transpose): keep only its geometry.
+            if t.data_ptr() == ptr and t.dtype == dtype and t.numel() == numel:
+                return (None, orig._version, t.shape, t.stride(), t.storage_offset() - offset)
+            return (t, t._version)
+
+        def unpack(packed: tuple) -> Tensor:
+            t, version = packed[:2]
+            if t is None:
+                if orig._version != version:
+                    raise RuntimeError("spectral norm: weight_orig was modified in place between forward and backward")
+                with torch.no_grad():
+                    w = orig / sigma  # the forward's division, so the same layout and the same bits
+                return w.as_strided(*packed[2:])
+            if t._version != version:
+                raise RuntimeError("a tensor saved for backward by a spectral-norm layer was modified in place")
+            return t
+
+        return torch.autograd.graph.saved_tensors_hooks(pack, unpack)
 
 
 class SNConv2d(SpectralNormMixin):
@@ -89,7 +131,9 @@ class SNConv2d(SpectralNormMixin):
         self._init_vectors()
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.normalized_weight(), self.bias, self.stride)
+        weight, sigma = self._normalized()
+        with self._recomputing(weight, sigma):
+            return F.conv2d(x, weight, self.bias, self.stride)
 
     def extra_repr(self) -> str:
         o, i, k, _ = self.weight_orig.shape
@@ -110,7 +154,9 @@ class SNLinear(SpectralNormMixin):
         self._init_vectors()
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.normalized_weight(), self.bias)
+        weight, sigma = self._normalized()
+        with self._recomputing(weight, sigma):
+            return F.linear(x, weight, self.bias)
 
     def extra_repr(self) -> str:
         o, i = self.weight_orig.shape
