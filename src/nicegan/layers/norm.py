@@ -89,3 +89,24 @@ def clip_rho(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, (ILN, AdaILN)) and m.mode == "clip":
             m.rho.clamp_(0.0, 1.0)
+
+
+class ResnetAdaILNBlock(nn.Module):
+    """Decoder residual block of NICE-GAN and U-GAT-IT: reflection pad, 3x3 conv, AdaILN, ReLU, then the same
+    without the ReLU; no activation after the sum. ``mode`` is AdaILN's (NICE-GAN "softmax", U-GAT-IT "clip").
+    Attribute names and creation order are the official ones (state-dict keys and seeded initial weights match)."""
+
+    def __init__(self, dim: int, mode: str = "softmax") -> None:
+        super().__init__()
+        self.pad1 = nn.ReflectionPad2d(1)
+        self.conv1 = nn.Conv2d(dim, dim, kernel_size=3, stride=1, padding=0, bias=False)
+        self.norm1 = AdaILN(dim, mode=mode)
+        self.relu1 = nn.ReLU(True)
+        self.pad2 = nn.ReflectionPad2d(1)
+        self.conv2 = nn.Conv2d(dim, dim, kernel_size=3, stride=1, padding=0, bias=False)
+        self.norm2 = AdaILN(dim, mode=mode)
+
+    def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
+        out = self.relu1(self.norm1(self.conv1(self.pad1(x)), gamma, beta))
+        out = self.norm2(self.conv2(self.pad2(out)), gamma, beta)
+        return out + x

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nicegan.errors import ConfigError
-from nicegan.layers import ILN, AdaILN, SNConv2d, SNLinear
+from nicegan.layers import ILN, ResnetAdaILNBlock, SNConv2d, SNLinear
 from nicegan.models.base import TranslationModel, check_direction
 from nicegan.registry import register_model
 
@@ -172,25 +172,6 @@ class Discriminator(nn.Module):
         z, cam_logit, heatmap = self.encode(x)
         out_local, out_global = self.classify(z)
         return out_local, out_global, cam_logit, heatmap, z
-
-
-class ResnetAdaILNBlock(nn.Module):
-    """Residual block with AdaILN after each 3x3 conv; no activation after the sum."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.pad1 = nn.ReflectionPad2d(1)
-        self.conv1 = nn.Conv2d(dim, dim, kernel_size=3, stride=1, padding=0, bias=False)
-        self.norm1 = AdaILN(dim)
-        self.relu1 = nn.ReLU(True)
-        self.pad2 = nn.ReflectionPad2d(1)
-        self.conv2 = nn.Conv2d(dim, dim, kernel_size=3, stride=1, padding=0, bias=False)
-        self.norm2 = AdaILN(dim)
-
-    def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
-        out = self.relu1(self.norm1(self.conv1(self.pad1(x)), gamma, beta))
-        out = self.norm2(self.conv2(self.pad2(out)), gamma, beta)
-        return out + x
 
 
 class Generator(nn.Module):

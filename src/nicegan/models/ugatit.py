@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nicegan.errors import ConfigError
-from nicegan.layers import ILN, AdaILN, SNConv2d, SNLinear, clip_rho
+from nicegan.layers import ILN, ResnetAdaILNBlock, SNConv2d, SNLinear, clip_rho
 from nicegan.models.base import TranslationModel, check_direction
 from nicegan.registry import register_model
 
@@ -144,25 +144,6 @@ class ResnetBlock(nn.Module):
         return x + self.conv_block(x)
 
 
-class ResnetAdaILNBlock(nn.Module):
-    """Decoder residual block with AdaILN (clip mode) after each 3x3 conv; no activation after the sum."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.pad1 = nn.ReflectionPad2d(1)
-        self.conv1 = nn.Conv2d(dim, dim, kernel_size=3, stride=1, padding=0, bias=False)
-        self.norm1 = AdaILN(dim, mode="clip")
-        self.relu1 = nn.ReLU(True)
-        self.pad2 = nn.ReflectionPad2d(1)
-        self.conv2 = nn.Conv2d(dim, dim, kernel_size=3, stride=1, padding=0, bias=False)
-        self.norm2 = AdaILN(dim, mode="clip")
-
-    def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
-        out = self.relu1(self.norm1(self.conv1(self.pad1(x)), gamma, beta))
-        out = self.norm2(self.conv2(self.pad2(out)), gamma, beta)
-        return out + x
-
-
 class Generator(nn.Module):
     """Official U-GAT-IT ``ResnetGenerator``: encoder, CAM, gamma/beta MLP, AdaILN decoder (official key names)."""
 
@@ -192,7 +173,7 @@ class Generator(nn.Module):
         self.gamma = nn.Linear(dim, dim, bias=False)
         self.beta = nn.Linear(dim, dim, bias=False)
         for i in range(n_blocks):
-            setattr(self, f"UpBlock1_{i + 1}", ResnetAdaILNBlock(dim))
+            setattr(self, f"UpBlock1_{i + 1}", ResnetAdaILNBlock(dim, mode="clip"))
 
         up: list[nn.Module] = []
         for m in (4, 2):
