@@ -69,3 +69,20 @@ def pytest_configure(config: pytest.Config) -> None:
     from nicegan.runtime import tune_malloc
 
     tune_malloc()  # the CLI does this too; without it CPU steps spend much of their time page-faulting
+
+
+def straight_and_resumed(cfg, tmp_path: Path, stop_at: int) -> tuple[dict, dict]:
+    """Train ``cfg`` straight through, and again stopping at ``stop_at`` then resuming; return both last checkpoints
+    after asserting that every network tensor is bit-identical."""
+    from nicegan.training import checkpoint as ck
+    from nicegan.training.runs import resume_run, start_run
+
+    start_run(cfg, tmp_path / "straight", progress=False, tensorboard=False)
+    start_run(cfg, tmp_path / "split", progress=False, tensorboard=False, stop_at=stop_at)
+    resume_run(tmp_path / "split", progress=False, tensorboard=False)
+    a, b = ck.load_checkpoint(tmp_path / "straight"), ck.load_checkpoint(tmp_path / "split")
+    assert a["step"] == b["step"] == cfg.train.max_steps
+    for net in a["nets"]:
+        for k, v in a["nets"][net].items():
+            assert torch.equal(v, b["nets"][net][k]), f"{net}.{k}"
+    return a, b

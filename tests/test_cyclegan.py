@@ -14,9 +14,8 @@ from torch import nn
 import nicegan.models.cyclegan as cg
 from nicegan.config import resolve_config
 from nicegan.errors import ConfigError
-from nicegan.training import checkpoint as ck
-from nicegan.training.runs import resume_run, start_run
 from tests import test_models
+from tests.conftest import straight_and_resumed
 
 # A tiny but real instance at 32 px (the integrator adds it to tests/test_models.py TINY_MODEL).
 TINY = ["model.img_size=32", "model.ngf=4", "model.ndf=4", "model.n_blocks=1"]
@@ -184,14 +183,7 @@ def test_four_steps_equal_two_plus_resume_plus_two(tiny_data: Path, tmp_path: Pa
     cfg = resolve_config("cyclegan", TINY + [f"data.root={tiny_data}", "data.resize_margin=4", "model.pool_size=3",
                                              "train.batch_size=2", "train.max_steps=4", "train.sample_every=0",
                                              "train.ckpt_every=2", "train.log_every=1"])
-    start_run(cfg, tmp_path / "straight", progress=False, tensorboard=False)
-    start_run(cfg, tmp_path / "split", progress=False, tensorboard=False, stop_at=2)
-    resume_run(tmp_path / "split", progress=False, tensorboard=False)
-    a, b = ck.load_checkpoint(tmp_path / "straight"), ck.load_checkpoint(tmp_path / "split")
-    assert a["step"] == b["step"] == 4
-    for net in a["nets"]:
-        for k, v in a["nets"][net].items():
-            assert torch.equal(v, b["nets"][net][k]), f"{net}.{k}"
+    a, b = straight_and_resumed(cfg, tmp_path, stop_at=2)
     for k in ("pool_a", "pool_b"):
         assert a["model_extra"][k].shape[0] == 3 and torch.equal(a["model_extra"][k], b["model_extra"][k])
 

@@ -10,6 +10,7 @@ import torch
 from nicegan.config import RunConfig, apply_overrides
 from nicegan.registry import create_model, list_models
 from nicegan.training.optim import build_optimizers
+from tests.conftest import straight_and_resumed
 
 # Tiny, fast configs per model (the real architecture at a small width); every registered model needs one.
 TINY_MODEL = {
@@ -115,20 +116,11 @@ def test_parameter_counts_at_the_default_configuration(name: str) -> None:
 def test_exact_resume(name: str, tiny_data, tmp_path) -> None:
     """4 steps == 2 steps + resume + 2 steps, bit for bit: nets, optimizers and model extra state (pools)."""
     from nicegan.config import resolve_config
-    from nicegan.training import checkpoint as ck
-    from nicegan.training.runs import resume_run, start_run
 
     overrides = TINY_MODEL[name] + ["model.img_size=32", "data.resize_margin=4", "train.batch_size=2",
                                     "train.max_steps=4", "train.sample_every=0", f"data.root={tiny_data}"]
     cfg = resolve_config(_default_preset(name), overrides)
-    start_run(cfg, tmp_path / "straight", progress=False, tensorboard=False)
-    start_run(cfg, tmp_path / "split", progress=False, tensorboard=False, stop_at=2)
-    resume_run(tmp_path / "split", progress=False, tensorboard=False)
-    a, b = ck.load_checkpoint(tmp_path / "straight"), ck.load_checkpoint(tmp_path / "split")
-    assert a["step"] == b["step"] == 4
-    for net in a["nets"]:
-        for k, v in a["nets"][net].items():
-            assert torch.equal(v, b["nets"][net][k]), f"{net}.{k}"
+    a, b = straight_and_resumed(cfg, tmp_path, stop_at=2)
     for phase in a["optimizers"]:
         for i, st in a["optimizers"][phase]["state"].items():
             assert torch.equal(st["exp_avg"], b["optimizers"][phase]["state"][i]["exp_avg"]), (phase, i)

@@ -14,10 +14,9 @@ import nicegan.models.unit  # noqa: F401  (registers "unit")
 from nicegan.config import RunConfig, apply_overrides, resolve_config
 from nicegan.errors import ConfigError, NiceganError
 from nicegan.models.unit import UNIT, UNITConfig
-from nicegan.training import checkpoint as ck
 from nicegan.training.optim import build_optimizers
-from nicegan.training.runs import resume_run, start_run
 from tests import test_models
+from tests.conftest import straight_and_resumed
 
 # Tiny but real: every block kind present (1 per-domain residual block each side, the shared blocks), 3 D convs.
 TINY = ["model.img_size=32", "model.ch=4", "model.n_enc_res_blk=1", "model.n_gen_res_blk=1", "model.dis_ch=4",
@@ -296,11 +295,4 @@ def test_noise_resumes_exactly(tiny_data: Path, tmp_path: Path) -> None:
     """1 step + resume + 1 step == 2 steps: the latent noise comes from the checkpointed global RNG."""
     cfg = resolve_config("unit", TINY + ["data.resize_margin=4", "train.batch_size=2", "train.max_steps=2",
                                          "train.sample_every=0", "data.num_workers=0", f"data.root={tiny_data}"])
-    start_run(cfg, tmp_path / "straight", progress=False, tensorboard=False)
-    start_run(cfg, tmp_path / "split", progress=False, tensorboard=False, stop_at=1)
-    resume_run(tmp_path / "split", progress=False, tensorboard=False)
-    a, b = ck.load_checkpoint(tmp_path / "straight"), ck.load_checkpoint(tmp_path / "split")
-    assert a["step"] == b["step"] == 2
-    for net in a["nets"]:
-        for k, v in a["nets"][net].items():
-            assert torch.equal(v, b["nets"][net][k]), f"{net}.{k}"
+    straight_and_resumed(cfg, tmp_path, stop_at=1)
