@@ -133,3 +133,29 @@ def _default_preset(name: str) -> str:
 
     presets = presets_by_model()[name]
     return next((p for p in presets if not p.endswith(("-digits", "-da", "-full"))), presets[0])
+
+
+@pytest.mark.parametrize("name", [n for n in list_models() if n in ("unit", "cogan")])
+def test_checkpoint_restores_the_domain_adaptation_classifier(name: str, tmp_path) -> None:
+    """``load_model`` (what evaluate and translate use) must restore every net ``classify`` needs."""
+    from nicegan.inference import load_model
+    from nicegan.training.checkpoint import atomic_save
+    from nicegan.training.distributed import DistInfo
+    from nicegan.training.state import make_checkpoint
+
+    d = apply_overrides({"model": {"name": name}}, TINY_MODEL[name] + ["model.cls_weight=10"])
+    cfg = RunConfig.from_dict(d)
+    torch.manual_seed(0)
+    model = create_model(name, cfg.model)
+    with torch.no_grad():  # trained weights differ from any fresh draw: perturb every parameter
+        for p in model.parameters():
+            p.add_(torch.randn_like(p))
+    path = tmp_path / "da.pt"
+    atomic_save(make_checkpoint(cfg, model, build_optimizers(model, cfg.train), 1, {}, DistInfo()), path)
+    torch.manual_seed(123)
+    loaded, _, _ = load_model(path)
+    model.eval()
+    x = batch(cfg, n=3)["b"]
+    with torch.no_grad():
+        for dom in "ab":
+            assert torch.equal(loaded.classify(x, dom), model.classify(x, dom)), dom

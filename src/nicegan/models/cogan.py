@@ -293,6 +293,10 @@ class CoGAN(TranslationModel):
         cfg.validate()
         self.nets["gen"] = CoGenerator(cfg)
         self.nets["dis"] = CoDiscriminator(cfg)
+        if cfg.cls_weight > 0:
+            # The DA classifier is a head on the shared discriminator layers: inference (load_model, evaluate)
+            # must load the discriminator too, or classify() would run on untrained weights.
+            self.generator_names = ("gen", "dis")
 
     @property
     def uses_labels(self) -> bool:
