@@ -194,3 +194,17 @@ def test_lr_schedule_is_official_linear_decay() -> None:
     assert [lr_factor(s, odd) for s in range(1, 8)][-1] == 0.0
     assert min(lr_factor(s, odd) for s in range(1, 8)) >= 0
     assert lr_factor(99_999, TrainConfig(max_steps=100_000, lr_decay="none")) == 1.0
+
+
+def test_sample_grid_columns_are_spread_over_the_sources() -> None:
+    import numpy as np
+
+    from nicegan.data.sources import ArraySource
+    from nicegan.training.loop import fixed_sample_batch
+
+    # Image i is filled with the value i: the picked columns can be read back from the pixels.
+    train = ArraySource(np.repeat(np.arange(10, dtype=np.uint8), 64).reshape(10, 8, 8) * 20)
+    test = ArraySource(np.array([[[7] * 8] * 8], dtype=np.uint8))
+    batch = fixed_sample_batch(train, test, size=8, n=4)
+    values = ((batch[:, 0, 0, 0] + 1) / 2 * 255).round().int().tolist()
+    assert values == [0, 60, 120, 180, 7]  # training images 0, 3, 6, 9 (first to last), the single test image

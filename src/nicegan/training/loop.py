@@ -61,9 +61,19 @@ class TrainResult:
 
 
 def fixed_sample_batch(train: ImageSource, test: ImageSource, size: int, n: int = 4) -> Tensor:
-    """First ``n`` training and first ``n`` test images (test transform): the same columns in every grid."""
-    imgs = [test_transform(src.load(i), size) for src in (train, test) for i in range(min(n, len(src)))]
+    """``n`` training and ``n`` test images (test transform): the same columns in every grid.
+
+    The picks are spread evenly over each source, not its first files: class-sorted datasets (digits, folders named
+    by class) would otherwise show one class only.
+    """
+    imgs = [test_transform(src.load(i), size) for src in (train, test) for i in _spread(len(src), n)]
     return torch.stack(imgs)
+
+
+def _spread(length: int, n: int) -> list[int]:
+    """``min(n, length)`` indices spread evenly from the first to the last."""
+    k = min(n, length)
+    return [0] if k == 1 else [round(i * (length - 1) / (k - 1)) for i in range(k)]
 
 
 class _GracefulStop:
