@@ -7,14 +7,14 @@ import json
 import logging
 from pathlib import Path
 
-from nicegan.cli.common import add_device, positive_int
+from nicegan.cli.common import add_checkpoint, add_device, dataset_root, positive_int
 
 log = logging.getLogger("nicegan")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("heatmaps", help="encoder CAM heatmaps over real images (grid PNG)")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT")
+    add_checkpoint(p)
     p.add_argument("--input", required=True, metavar="FILE_OR_DIR", help="images of the source domain")
     p.add_argument("--direction", default="a2b", choices=["a2b", "b2a"], help="a2b: the input is domain A")
     p.add_argument("--output", required=True, metavar="PNG")
@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_heatmaps)
 
     p = sub.add_parser("latents", help="t-SNE of both domains' latent codes and their MMD (PNG)")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT")
+    add_checkpoint(p)
     p.add_argument("--data", metavar="DIR", help="dataset (default: the checkpoint's)")
     p.add_argument("--split", default="test", choices=["train", "test"])
     p.add_argument("-n", type=positive_int, default=100, help="images per domain")
@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_latents)
 
     p = sub.add_parser("interpolate", help="translations along a line between two images' latent codes (PNG)")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT")
+    add_checkpoint(p)
     p.add_argument("image1")
     p.add_argument("image2")
     p.add_argument("--domain", default="a", choices=["a", "b"], help="domain of the two images")
@@ -78,13 +78,10 @@ def run_heatmaps(args: argparse.Namespace) -> int:
 def run_latents(args: argparse.Namespace) -> int:
     from nicegan.analysis import encode_images, latent_analysis, save_tsne_plot
     from nicegan.data import open_domain
-    from nicegan.errors import NiceganError
     from nicegan.inference import load_model
 
     model, cfg, step = load_model(args.checkpoint, args.device)
-    root = args.data or cfg.data.root
-    if not root:
-        raise NiceganError("the checkpoint records no dataset: pass --data DIR")
+    root = dataset_root(args.data, cfg.data.root)
     codes = {}
     for dom in "AB":
         src = open_domain(root, args.split, dom)

@@ -35,6 +35,20 @@ def add_device(p: argparse.ArgumentParser, default: str | None = None) -> None:
                    help="cpu, cuda or cuda:N (default: cuda when available)")
 
 
+def add_checkpoint(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint file or run folder")
+
+
+def dataset_root(data: str | None, recorded: str | None) -> str:
+    """The dataset to use: ``--data`` if given, else the one recorded in the checkpoint's config."""
+    from nicegan.errors import NiceganError
+
+    root = data or recorded
+    if not root:
+        raise NiceganError("the checkpoint records no dataset: pass --data DIR")
+    return root
+
+
 def add_progress(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=None,
                    help="plain log lines instead of a progress bar")

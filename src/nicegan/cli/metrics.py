@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from nicegan.cli.common import add_device, add_progress, positive_int
+from nicegan.cli.common import add_checkpoint, add_device, add_progress, dataset_root, positive_int
 
 log = logging.getLogger("nicegan")
 
@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("evaluate", help="FID/KID of a checkpoint's translations of the test split",
                        description="Translate testA (testB) in memory and compare with the real testB (testA).")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint file or run folder")
+    add_checkpoint(p)
     p.add_argument("--data", metavar="DIR", help="dataset (default: the one recorded in the checkpoint)")
     p.add_argument("--direction", default="both", choices=["a2b", "b2a", "both"])
     p.add_argument("--limit", type=positive_int, help="translate at most this many test images per direction")
@@ -77,11 +77,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from nicegan.training.logging import RunLogger
 
     model, cfg, step = load_model(args.checkpoint, args.device)
-    root = args.data or cfg.data.root
-    if not root:
-        from nicegan.errors import NiceganError
-
-        raise NiceganError("the checkpoint records no dataset: pass --data DIR")
+    root = dataset_root(args.data, cfg.data.root)
     ext = FeatureExtractor(get_protocol(args.protocol), resolve_weights(args.inception_weights), args.device,
                            args.batch_size)
     directions = ("a2b", "b2a") if args.direction == "both" else (args.direction,)

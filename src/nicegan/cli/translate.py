@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from nicegan.cli.common import add_device, add_progress, positive_int
+from nicegan.cli.common import add_checkpoint, add_device, add_progress, positive_int
 
 log = logging.getLogger("nicegan")
 
@@ -13,7 +13,7 @@ log = logging.getLogger("nicegan")
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("translate", help="translate images", description="Translate one image or every image below "
                        "a folder (recursively). Output files keep the input names (PNG by default).")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint file or run folder")
+    add_checkpoint(p)
     p.add_argument("--input", required=True, metavar="FILE_OR_DIR")
     p.add_argument("--output", required=True, metavar="DIR")
     p.add_argument("--direction", required=True, choices=["a2b", "b2a"])
