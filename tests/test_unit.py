@@ -271,7 +271,7 @@ def test_presets() -> None:
     assert paper.data.resize_margin == 30 and paper.data.flip
     digits = resolve_config("unit-digits")
     assert digits.model.img_size == 32 and digits.data.root == "builtin:digits" and not digits.data.flip
-    assert digits.model.cls_weight == 0
+    assert digits.model.cls_weight == 0 and digits.model.generator == "COCOResGen2"
     da = resolve_config("unit-digits-da")
     assert da.model.cls_weight > 0 and UNIT(da.model).uses_labels
 
