@@ -251,3 +251,27 @@ def test_contract_state_dict_round_trip() -> None:
 def test_tiny_list_builds() -> None:
     cfg = RunConfig.from_dict(apply_overrides({"model": {"name": "cogan"}}, TINY))
     assert cfg.model.img_size == 32 and cfg.model.gen_ch == 32
+
+
+def test_evaluation_reports_the_inversion_error() -> None:
+    import numpy as np
+
+    from nicegan.data.sources import ArraySource
+    from nicegan.evaluation.translation import translated_images
+
+    m = _tiny().eval()
+    src = ArraySource(np.random.default_rng(0).integers(0, 256, (5, 32, 32), dtype=np.uint8))
+    seen: list[tuple[int, float]] = []
+    translate = m.translate
+
+    def recording(x: torch.Tensor, direction: str) -> torch.Tensor:
+        y = translate(x, direction)
+        seen.append((len(x), m.translate_diagnostics["inversion_l1"]))
+        return y
+
+    m.translate = recording
+    diag: dict[str, float] = {}
+    images = list(translated_images(m, src, "a2b", batch_size=2, diagnostics=diag))
+    assert len(images) == 5 and images[0].size == (32, 32) and [n for n, _ in seen] == [2, 2, 1]
+    assert set(diag) == {"inversion_l1"}
+    assert diag["inversion_l1"] == pytest.approx(sum(n * v for n, v in seen) / 5)  # image-weighted, not per batch

@@ -81,11 +81,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     ext = FeatureExtractor(get_protocol(args.protocol), resolve_weights(args.inception_weights), args.device,
                            args.batch_size)
     directions = ("a2b", "b2a") if args.direction == "both" else (args.direction,)
-    results = evaluate_model(model, root, ext, directions, limit=args.limit, progress=args.progress)
+    diagnostics: dict[str, dict[str, float]] = {}
+    results = evaluate_model(model, root, ext, directions, limit=args.limit, progress=args.progress,
+                             diagnostics=diagnostics)
     if args.kid_subsets or args.kid_subset_size:
         log.warning("--kid-subsets/--kid-subset-size apply to eval-folders only; evaluate uses the protocol's")
     record: dict = {"checkpoint": str(args.checkpoint), "step": step, "data": root, "protocol": args.protocol,
                     "weights": ext.weights.identity, "results": {d: r.to_dict() for d, r in results.items()}}
+    if diagnostics:  # e.g. CoGAN's inversion error: how faithful the translations' latent codes are
+        record["diagnostics"] = diagnostics
     if root == DIGITS:
         from nicegan.evaluation.digits import adaptation_accuracy, label_preservation
 
@@ -98,6 +102,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     else:
         for d, r in results.items():
             print(f"{d}: {r.summary()}")
+            for k, v in diagnostics.get(d, {}).items():
+                print(f"{d}: mean {k} {v:.4g}")
         for k, v in record.get("label_preservation", {}).items():
             print(f"{k}: {100 * v:.1f} %")
     return 0

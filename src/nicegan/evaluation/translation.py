@@ -47,21 +47,34 @@ def real_features(ext: FeatureExtractor, src: ImageSource, root: str, split: str
 
 @torch.no_grad()
 def translated_images(model: TranslationModel, src: ImageSource, direction: str, batch_size: int = 16,
-                      limit: int | None = None) -> Iterator[Image.Image]:
-    """Translations of a source's images as 8-bit RGB images (model in eval mode on its device)."""
+                      limit: int | None = None, diagnostics: dict[str, float] | None = None) -> Iterator[Image.Image]:
+    """Translations of a source's images as 8-bit RGB images (model in eval mode on its device).
+
+    If ``diagnostics`` is given, it receives the image-weighted means of the model's ``translate_diagnostics``
+    (e.g. CoGAN's inversion error) over everything translated.
+    """
     device = next(model.parameters()).device
     size = model.cfg.img_size
     n = len(src) if limit is None else min(limit, len(src))
     for k in range(0, n, batch_size):
         x = torch.stack([test_transform(src.load(i), size) for i in range(k, min(k + batch_size, n))]).to(device)
-        for y in model.translate(x, direction).clamp(-1, 1):
-            yield Image.fromarray(tensor_to_uint8(y))
+        y = model.translate(x, direction).clamp(-1, 1)
+        if diagnostics is not None:
+            for key, value in model.translate_diagnostics.items():
+                diagnostics[key] = (diagnostics.get(key, 0.0) * k + value * len(x)) / (k + len(x))
+        for img in y:
+            yield Image.fromarray(tensor_to_uint8(img))
 
 
 def evaluate_model(model: TranslationModel, data_root: str, ext: FeatureExtractor, directions: tuple[str, ...],
                    split: str = "test", limit: int | None = None, progress: bool | None = None,
-                   cache_dir: Path | None = None) -> dict[str, MetricResult]:
-    """FID/KID per direction of ``model`` on ``data_root``'s ``split`` (restores the model's train/eval mode)."""
+                   cache_dir: Path | None = None,
+                   diagnostics: dict[str, dict[str, float]] | None = None) -> dict[str, MetricResult]:
+    """FID/KID per direction of ``model`` on ``data_root``'s ``split`` (restores the model's train/eval mode).
+
+    ``diagnostics``, if given, receives per direction the means of the model's translation diagnostics (only
+    models that report any, such as CoGAN's latent-inversion error).
+    """
     was_training = model.training
     model.eval()
     out: dict[str, MetricResult] = {}
@@ -74,10 +87,13 @@ def evaluate_model(model: TranslationModel, data_root: str, ext: FeatureExtracto
             dst = open_domain(data_root, split, dst_dom, cache_dir=cache_dir)
             real = real_features(ext, dst, data_root, split, dst_dom, progress)
             n = len(src) if limit is None else min(limit, len(src))
+            diag: dict[str, float] = {}
             with torch.random.fork_rng(devices=[]):  # evaluation never moves a training run's random state
-                fake = ext.features(translated_images(model, src, direction, limit=limit), total=n,
+                fake = ext.features(translated_images(model, src, direction, limit=limit, diagnostics=diag), total=n,
                                     desc=f"inception fake {direction}", progress=progress)
             out[direction] = compare_features(real, fake, ext.protocol, ext.weights)
+            if diagnostics is not None and diag:
+                diagnostics[direction] = diag
     finally:
         model.train(was_training)
     return out
