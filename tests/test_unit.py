@@ -239,6 +239,19 @@ def test_domain_adaptation_mode_trains_a_classifier_on_the_shared_code() -> None
         m.train().compute_loss("gen", {"a": b["a"], "b": b["b"]})
 
 
+def test_domain_adaptation_head_sees_the_layout_of_the_code() -> None:
+    # The KL term drives every channel's spatial mean of the code to ~0 in training, so a head on pooled channel
+    # means gets no signal (it stayed at chance on digits). Two codes with equal channel means but different
+    # layouts must get different logits.
+    m, cfg = tiny("model.cls_weight=10")
+    c, s = cfg.model.latent_ch, cfg.model.latent_size
+    z = torch.randn(1, c, s, s, generator=torch.Generator().manual_seed(0))
+    z = z - z.mean(dim=(2, 3), keepdim=True)
+    with torch.no_grad():
+        assert m.nets["cls"](z).shape == (1, 10)
+        assert not torch.allclose(m.nets["cls"](z), m.nets["cls"](z.flip(-1)), atol=1e-4)
+
+
 # --- config and presets -------------------------------------------------------------------------------------------
 
 
