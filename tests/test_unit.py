@@ -250,6 +250,8 @@ def test_domain_adaptation_head_sees_the_layout_of_the_code() -> None:
     with torch.no_grad():
         assert m.nets["cls"](z).shape == (1, 10)
         assert not torch.allclose(m.nets["cls"](z), m.nets["cls"](z.flip(-1)), atol=1e-4)
+    with pytest.raises(NiceganError, match="32 x 32"):
+        m.eval().classify(torch.zeros(1, 3, 64, 64), "a")
 
 
 # --- config and presets -------------------------------------------------------------------------------------------

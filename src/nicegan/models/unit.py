@@ -433,6 +433,9 @@ class UNIT(TranslationModel):
         """Class logits (B x n_classes) of images ``x`` of either domain, from their shared code (DA mode only)."""
         if "cls" not in self.nets:
             raise NiceganError("this UNIT has no classifier: set model.cls_weight > 0 (domain-adaptation mode)")
+        if x.shape[-2:] != (self.cfg.img_size, self.cfg.img_size):
+            raise NiceganError(f"the UNIT classifier reads whole {self.cfg.img_size} x {self.cfg.img_size} images, got "
+                               f"{x.shape[-2]} x {x.shape[-1]}")
         return self.nets["cls"](self.encode(x, domain))
 
     def check_input_size(self, size: int) -> None:
