@@ -112,10 +112,7 @@ def translate_paths(model: TranslationModel, input_path: Path, output_dir: Path,
         with no_grad_context(model):
             y = model.translate(x, direction).clamp(-1, 1)
             heat = heatmap_images(model.heatmap(x, direction), size, under=x) if heatmap else None
-        done = len(report.written)
-        for key, value in model.translate_diagnostics.items():
-            prev = report.diagnostics.get(key, 0.0)
-            report.diagnostics[key] = (prev * done + value * len(pending)) / (done + len(pending))
+        model.accumulate_diagnostics(report.diagnostics, len(report.written), len(pending))
         for k, (_, dst, img) in enumerate(pending):
             out = tensor_to_pil(y[k])
             if keep_size and out.size != img.size:

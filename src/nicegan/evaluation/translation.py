@@ -60,8 +60,7 @@ def translated_images(model: TranslationModel, src: ImageSource, direction: str,
         x = torch.stack([test_transform(src.load(i), size) for i in range(k, min(k + batch_size, n))]).to(device)
         y = model.translate(x, direction).clamp(-1, 1)
         if diagnostics is not None:
-            for key, value in model.translate_diagnostics.items():
-                diagnostics[key] = (diagnostics.get(key, 0.0) * k + value * len(x)) / (k + len(x))
+            model.accumulate_diagnostics(diagnostics, k, len(x))
         for img in y:
             yield Image.fromarray(tensor_to_uint8(img))
 

@@ -84,6 +84,12 @@ class TranslationModel(nn.Module):
         """Images of ``domain`` decoded from latent codes ``z`` (models with a shared latent space)."""
         raise NiceganError(f"the {self.name} model has no latent decoder")
 
+    def accumulate_diagnostics(self, means: dict[str, float], done: int, n: int) -> None:
+        """Fold the last :meth:`translate` call's ``translate_diagnostics`` (``n`` images) into ``means``, the
+        image-weighted running means over the ``done`` images translated before it."""
+        for key, value in self.translate_diagnostics.items():
+            means[key] = (means.get(key, 0.0) * done + value * n) / (done + n)
+
     def check_input_size(self, size: int) -> None:
         """Raise :class:`~nicegan.errors.ConfigError` if translation cannot run on ``size`` x ``size`` inputs."""
 
