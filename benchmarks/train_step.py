@@ -30,6 +30,7 @@ from nicegan.config import TrainConfig
 from nicegan.models.nicegan import NiceGAN, NiceGANConfig
 from nicegan.runtime import tune_malloc
 from nicegan.training.optim import build_optimizers
+from nicegan.training.step import train_step
 
 try:
     from official_nicegan import OfficialNiceGAN
@@ -68,16 +69,8 @@ class Ours:
         self.optimizers = build_optimizers(self.model, TrainConfig())
 
     def iteration(self, a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
-        out = []
-        for phase, nets in self.model.phases.items():
-            for name, net in self.model.nets.items():
-                net.requires_grad_(name in nets)
-            loss, _ = self.model.compute_loss(phase, {"a": a, "b": b})
-            loss.backward()
-            self.optimizers[phase].step()
-            self.optimizers[phase].zero_grad(set_to_none=True)
-            out.append(float(loss.detach()))
-        return out[0], out[1]
+        logs = train_step(self.model, self.optimizers, {"a": a, "b": b})  # the loop's own step function
+        return float(logs["dis/total"]), float(logs["gen/total"])
 
 
 def build(variant: str, cfg: NiceGANConfig, seed: int):

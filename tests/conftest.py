@@ -21,10 +21,32 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
-# Small enough for a CPU step in well under a second, yet the real architecture (32 px needs the reduced head).
-TINY = ["model.img_size=32", "model.ch=4", "model.n_res=1", "model.n_dis=6", "model.global_downsamples=1",
-        "data.resize_margin=4", "train.batch_size=2", "train.log_every=1", "train.sample_every=2",
-        "train.ckpt_every=2", "train.keep_last=2", "train.lr=2e-4"]
+# Run settings of the tiny test runs (each model's own tiny architecture is ``<Model>Config.tiny``).
+TINY_RUN = ["data.resize_margin=4", "train.batch_size=2", "train.log_every=1", "train.sample_every=2",
+            "train.ckpt_every=2", "train.keep_last=2", "train.lr=2e-4"]
+
+
+def tiny_overrides(name: str, *extra: str) -> list[str]:
+    """``model.key=value`` overrides of the model's tiny config (it must declare one), then ``extra``."""
+    from nicegan.models import get_model_class
+
+    tiny = get_model_class(name).config_class.tiny
+    assert tiny, f"the {name} model's config must declare a tiny configuration (ModelConfig.tiny)"
+    return [f"model.name={name}", *(f"model.{k}={v}" for k, v in tiny.items()), *extra]
+
+
+# NICE-GAN: small enough for a CPU step in well under a second, yet the real architecture (32 px, reduced head).
+TINY = tiny_overrides("nicegan", *TINY_RUN)
+
+
+def tiny_model(name: str, *extra: str, seed: int = 0):
+    """``(model, run config)`` of the model's tiny configuration plus ``extra`` overrides, seeded."""
+    from nicegan.config import resolve_config
+    from nicegan.models import create_model
+
+    cfg = resolve_config({}, tiny_overrides(name, *extra))
+    torch.manual_seed(seed)
+    return create_model(name, cfg.model), cfg
 
 
 def golden_dir() -> Path:
@@ -71,18 +93,18 @@ def pytest_configure(config: pytest.Config) -> None:
     tune_malloc()  # the CLI does this too; without it CPU steps spend much of their time page-faulting
 
 
-def straight_and_resumed(cfg, tmp_path: Path, stop_at: int) -> tuple[dict, dict]:
+def straight_and_resumed(cfg, tmp_path: Path, stop_at: int) -> tuple:
     """Train ``cfg`` straight through, and again stopping at ``stop_at`` then resuming; return both last checkpoints
     after asserting that every network tensor is bit-identical."""
-    from nicegan.training import checkpoint as ck
+    from nicegan import checkpoint
     from nicegan.training.runs import resume_run, start_run
 
     start_run(cfg, tmp_path / "straight", progress=False, tensorboard=False)
     start_run(cfg, tmp_path / "split", progress=False, tensorboard=False, stop_at=stop_at)
     resume_run(tmp_path / "split", progress=False, tensorboard=False)
-    a, b = ck.load_checkpoint(tmp_path / "straight"), ck.load_checkpoint(tmp_path / "split")
-    assert a["step"] == b["step"] == cfg.train.max_steps
-    for net in a["nets"]:
-        for k, v in a["nets"][net].items():
-            assert torch.equal(v, b["nets"][net][k]), f"{net}.{k}"
+    a, b = checkpoint.load(tmp_path / "straight"), checkpoint.load(tmp_path / "split")
+    assert a.step == b.step == cfg.train.max_steps
+    for net in a.nets:
+        for k, v in a.nets[net].items():
+            assert torch.equal(v, b.nets[net][k]), f"{net}.{k}"
     return a, b

@@ -13,8 +13,8 @@ import torch
 import yaml
 from PIL import Image
 
+from nicegan.checkpoint import load as load_checkpoint
 from nicegan.cli import main
-from nicegan.training.checkpoint import load_checkpoint
 from tests.conftest import TINY
 
 
@@ -34,14 +34,14 @@ def trained_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     run = tmp_path_factory.mktemp("cli") / "run"
     assert main(["-q", "train", "--data", str(tiny_data), "--run-dir", str(run), "--max-steps", "4", "--stop-at", "2",
                  "--no-progress", "--set", *TINY]) == 0
-    assert load_checkpoint(run)["step"] == 2
+    assert load_checkpoint(run).step == 2
     assert main(["-q", "resume", str(run), "--no-progress"]) == 0
     return run
 
 
 def test_train_then_resume_reaches_max_steps(trained_run: Path) -> None:
     ckpt = load_checkpoint(trained_run)
-    assert ckpt["step"] == 4 and ckpt["model"] == "nicegan"
+    assert ckpt.step == 4 and ckpt.model == "nicegan"
     cfg = yaml.safe_load((trained_run / "config.yaml").read_text())
     assert cfg["model"]["ch"] == 4 and cfg["train"]["max_steps"] == 4
     steps = [json.loads(x)["step"] for x in (trained_run / "metrics.jsonl").read_text().splitlines()

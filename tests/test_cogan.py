@@ -1,4 +1,7 @@
-"""CoGAN: official parameter counts, coupled sharing, losses per phase, latent-inversion translation, DA mode."""
+"""CoGAN: official parameter counts, coupled sharing, losses per phase, latent-inversion translation, DA mode.
+
+The model contract (translate, phases, state dicts, exact resume) is tested for every model in tests/test_models.py.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +10,13 @@ import copy
 import pytest
 import torch
 
-import nicegan.models.cogan  # noqa: F401  (registers the model)
-import tests.test_models as contract
-from nicegan.config import RunConfig, apply_overrides, resolve_config
+from nicegan.config import resolve_config
 from nicegan.errors import ConfigError, NiceganError
+from nicegan.models import create_model
+from nicegan.models.base import ClassifierModel
 from nicegan.models.cogan import CoGAN, CoGANConfig
-from nicegan.registry import create_model
 from nicegan.training.optim import build_optimizers
-
-TINY = ["model.gen_ch=32", "model.dis_ch=4", "model.dis_fc=16", "model.invert_steps=3", "model.invert_restarts=2",
-        "model.visual_invert_steps=2"]
+from tests.conftest import tiny_model
 
 
 def _count(module: torch.nn.Module) -> int:
@@ -29,12 +29,8 @@ def _meta(**kw: object) -> CoGAN:
 
 
 def _tiny(**kw: object) -> CoGAN:
-    over = {k.split(".")[1]: v for k, v in (item.split("=") for item in TINY)}
-    cfg = CoGANConfig(**{k: int(v) for k, v in over.items()})
-    for k, v in kw.items():
-        setattr(cfg, k, v)
-    torch.manual_seed(0)
-    return CoGAN(cfg)
+    """The tiny CoGAN (``CoGANConfig.tiny``) with the model fields ``kw`` changed, seeded."""
+    return tiny_model("cogan", *(f"model.{k}={v}" for k, v in kw.items()))[0]
 
 
 def _batch(n: int = 4, size: int = 32) -> dict[str, torch.Tensor]:
@@ -118,7 +114,7 @@ def test_config_validation() -> None:
         with pytest.raises(ConfigError):
             CoGANConfig(**bad).validate()
     with pytest.raises(ConfigError, match="model.invert_optimizer"):
-        RunConfig.from_dict({"model": {"name": "cogan", "invert_optimizer": "sgd"}})
+        resolve_config({"model": {"name": "cogan", "invert_optimizer": "sgd"}})
     with pytest.raises(ConfigError):
         _tiny().check_input_size(64)
 
@@ -127,9 +123,9 @@ def test_losses_follow_the_port() -> None:
     m = _tiny()
     b = _batch()
     torch.manual_seed(3)
-    loss, logs = m.compute_loss("dis", b)
-    assert set(logs) == {"dis/adv_a", "dis/adv_b", "dis/total"}
-    assert torch.allclose(loss, 0.5 * (logs["dis/adv_a"] + logs["dis/adv_b"]))
+    loss, logs = m.phases["dis"].loss(b)
+    assert set(logs) == {"adv_a", "adv_b"}
+    assert torch.allclose(loss, 0.5 * (logs["adv_a"] + logs["adv_b"]))
     # 2-class softmax CE == BCE with logits on the logit difference; check the D real term by hand.
     dis = m.nets["dis"]
     with torch.no_grad():
@@ -137,8 +133,8 @@ def test_losses_follow_the_port() -> None:
     ce = torch.nn.functional.cross_entropy(la, torch.ones(4, dtype=torch.long))
     bce = torch.nn.functional.binary_cross_entropy_with_logits(la[:, 1] - la[:, 0], torch.ones(4))
     assert torch.allclose(ce, bce, atol=1e-6)
-    loss, logs = m.compute_loss("gen", b)
-    assert set(logs) == {"gen/adv_a", "gen/adv_b", "gen/total"} and loss.requires_grad
+    loss, logs = m.phases["gen"].loss(b)
+    assert set(logs) == {"adv_a", "adv_b"} and loss.requires_grad
 
 
 def test_inversion_recovers_a_generated_image() -> None:
@@ -177,7 +173,7 @@ def test_one_channel_model_takes_and_gives_rgb() -> None:
     with torch.no_grad():
         y = m.translate(x, "a2b")
     assert y.shape == (2, 3, 28, 28)
-    loss, _ = m.compute_loss("dis", _batch(2, 28))
+    loss, _ = m.phases["dis"].loss(_batch(2, 28))
     assert torch.isfinite(loss)
 
 
@@ -194,24 +190,25 @@ def test_visuals_rows() -> None:
 
 def test_domain_adaptation_mode() -> None:
     m = _tiny(cls_weight=10.0, feat_weight=0.01)
-    assert m.uses_labels and not _tiny().uses_labels
-    opts = build_optimizers(m, RunConfig.from_dict({"model": {"name": "cogan"}}).train)
+    plain = _tiny()
+    assert isinstance(m, ClassifierModel) and not isinstance(plain, ClassifierModel)
+    opts = build_optimizers(m, resolve_config({"model": {"name": "cogan"}}).train)
     head_before = m.nets["dis"].classifier.weight.detach().clone()
     b = _batch()
-    m.nets["gen"].requires_grad_(False)
-    loss, logs = m.compute_loss("dis", b)
-    assert {"dis/cls_a", "dis/feat", "dis/cls_acc_a"} <= set(logs)
-    expected = 0.5 * (logs["dis/adv_a"] + logs["dis/adv_b"]) + 10.0 * logs["dis/cls_a"] + 0.01 * logs["dis/feat"]
-    assert torch.allclose(loss.detach(), expected)
+    for name, net in m.nets.items():
+        net.requires_grad_(name in m.phases["dis"].nets)
+    loss, logs = m.phases["dis"].loss(b)
+    assert {"cls_a", "feat", "cls_acc_a"} <= set(logs)
+    expected = 0.5 * (logs["adv_a"] + logs["adv_b"]) + 10.0 * logs["cls_a"] + 0.01 * logs["feat"]
+    assert torch.allclose(loss.detach(), expected.detach())
     loss.backward()
     opts["dis"].step()
     assert not torch.equal(m.nets["dis"].classifier.weight, head_before)
     x = b["b"]
     assert m.classify(x, "a").shape == m.classify(x, "b").shape == (4, 10)
     with pytest.raises(NiceganError, match="labelled"):
-        m.compute_loss("dis", {"a": b["a"], "b": b["b"]})
-    with pytest.raises(NiceganError):
-        _tiny().classify(x, "b")
+        m.phases["dis"].loss({"a": b["a"], "b": b["b"]})
+    assert not hasattr(plain, "classify"), "the classify capability exists in domain-adaptation mode only"
 
 
 def test_presets_resolve() -> None:
@@ -225,32 +222,7 @@ def test_presets_resolve() -> None:
     small = resolve_config("cogan-digits")
     assert small.model.gen_ch < 1024
     with torch.device("meta"):
-        assert create_model("cogan", da.model).uses_labels
-
-
-@pytest.fixture
-def registered_tiny(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(contract.TINY_MODEL, "cogan", TINY)
-
-
-@pytest.mark.usefixtures("registered_tiny")
-def test_contract_translate_shapes_and_range() -> None:
-    contract.test_translate_shapes_and_range("cogan")
-
-
-@pytest.mark.usefixtures("registered_tiny")
-def test_contract_each_phase_updates_only_its_nets() -> None:
-    contract.test_each_phase_updates_only_its_nets("cogan")
-
-
-@pytest.mark.usefixtures("registered_tiny")
-def test_contract_state_dict_round_trip() -> None:
-    contract.test_state_dict_round_trip_gives_identical_outputs("cogan")
-
-
-def test_tiny_list_builds() -> None:
-    cfg = RunConfig.from_dict(apply_overrides({"model": {"name": "cogan"}}, TINY))
-    assert cfg.model.img_size == 32 and cfg.model.gen_ch == 32
+        assert isinstance(create_model("cogan", da.model), ClassifierModel)
 
 
 def test_evaluation_reports_the_inversion_error() -> None:

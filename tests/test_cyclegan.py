@@ -1,7 +1,11 @@
-"""CycleGAN: official parameter counts and layouts, the image pool, the losses, presets, the model contract."""
+"""CycleGAN: official parameter counts and layouts, the image pool, the losses, presets.
+
+The model contract (translate, phases, state dicts, exact resume) is tested for every model in tests/test_models.py.
+"""
 
 from __future__ import annotations
 
+import copy
 import io
 import random
 from pathlib import Path
@@ -14,17 +18,14 @@ from torch import nn
 import nicegan.models.cyclegan as cg
 from nicegan.config import resolve_config
 from nicegan.errors import ConfigError
-from tests import test_models
-from tests.conftest import straight_and_resumed
-
-# A tiny but real instance at 32 px (the integrator adds it to tests/test_models.py TINY_MODEL).
-TINY = ["model.img_size=32", "model.ngf=4", "model.ndf=4", "model.n_blocks=1"]
+from nicegan.training.optim import build_optimizers
+from nicegan.training.step import train_step
+from tests.conftest import straight_and_resumed, tiny_model, tiny_overrides
 
 
 def tiny(*extra: str) -> cg.CycleGAN:
-    cfg = resolve_config("cyclegan", TINY + list(extra))
-    torch.manual_seed(0)
-    return cg.CycleGAN(cfg.model)
+    """The tiny CycleGAN (``CycleGANConfig.tiny``: 32 px) plus ``extra`` overrides, seeded."""
+    return tiny_model("cyclegan", *extra)[0]
 
 
 def images(n: int, size: int = 32, seed: int = 1) -> torch.Tensor:
@@ -61,7 +62,7 @@ def test_official_layouts_and_output_shapes_at_256() -> None:
     norms = [mod for mod in m.modules() if isinstance(mod, nn.InstanceNorm2d)]
     assert norms and all(not n.affine and not n.track_running_stats for n in norms)
     assert not any(isinstance(mod, nn.Dropout) for mod in m.modules())
-    assert m.cfg.n_blocks == 9 and m.generator_names == ("gen_a2b", "gen_b2a")
+    assert m.cfg.n_blocks == 9 and m.inference_nets == m.translation_nets() == ("gen_a2b", "gen_b2a")
     assert list(m.phases) == ["gen", "dis"], "official order: G step (D frozen), then D step"
 
 
@@ -94,7 +95,7 @@ def test_tiny_shapes_and_patch_sizes() -> None:
 ])
 def test_bad_configs_raise_config_errors(override: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
-        resolve_config("cyclegan", TINY + [override])
+        resolve_config("cyclegan", tiny_overrides("cyclegan", override))
     with pytest.raises(ConfigError, match="no loss"):
         resolve_config("cyclegan", ["model.adv_weight=0", "model.lambda_a=0", "model.lambda_b=0"])
 
@@ -153,8 +154,8 @@ def test_pools_round_trip_through_a_weights_only_checkpoint() -> None:
     m = tiny("model.pool_size=4")
     b = {"a": images(3, seed=1), "b": images(3, seed=2)}
     for _ in range(2):
-        m.compute_loss("gen", b)
-        m.compute_loss("dis", b)
+        m.phases["gen"].loss(b)
+        m.phases["dis"].loss(b)
     state = m.extra_state()
     assert state["pool_a"].shape == (4, 3, 32, 32) and state["pool_b"].shape == (4, 3, 32, 32)
     buf = io.BytesIO()
@@ -170,8 +171,8 @@ def test_pools_round_trip_through_a_weights_only_checkpoint() -> None:
     losses = []
     for model in (m, other):
         random.seed(11)
-        model.compute_loss("gen", b)
-        losses.append(model.compute_loss("dis", b)[1])
+        model.phases["gen"].loss(b)
+        losses.append(model.phases["dis"].loss(b)[1])
     assert all(torch.equal(losses[0][k], losses[1][k]) for k in losses[0])
     empty = tiny()
     empty.load_extra_state({})
@@ -180,46 +181,51 @@ def test_pools_round_trip_through_a_weights_only_checkpoint() -> None:
 
 def test_four_steps_equal_two_plus_resume_plus_two(tiny_data: Path, tmp_path: Path) -> None:
     # A pool of 3 at batch 2 is full after two steps, so the resumed half swaps images from the restored pool.
-    cfg = resolve_config("cyclegan", TINY + [f"data.root={tiny_data}", "data.resize_margin=4", "model.pool_size=3",
-                                             "train.batch_size=2", "train.max_steps=4", "train.sample_every=0",
-                                             "train.ckpt_every=2", "train.log_every=1"])
+    cfg = resolve_config("cyclegan", tiny_overrides("cyclegan", f"data.root={tiny_data}", "data.resize_margin=4",
+                                                    "model.pool_size=3", "train.batch_size=2", "train.max_steps=4",
+                                                    "train.sample_every=0", "train.ckpt_every=2", "train.log_every=1"))
     a, b = straight_and_resumed(cfg, tmp_path, stop_at=2)
     for k in ("pool_a", "pool_b"):
-        assert a["model_extra"][k].shape[0] == 3 and torch.equal(a["model_extra"][k], b["model_extra"][k])
+        assert a.model_extra[k].shape[0] == 3 and torch.equal(a.model_extra[k], b.model_extra[k])
 
 
 # --- losses -------------------------------------------------------------------------------------------------------
 
 
 def test_generator_loss_is_the_official_sum() -> None:
-    m = tiny()
+    m, cfg = tiny_model("cyclegan")
+    stepped = copy.deepcopy(m)
     a, b = images(2, seed=1), images(2, seed=2)
-    loss, logs = m.compute_loss("gen", {"a": a, "b": b})
+    loss, logs = m.phases["gen"].loss({"a": a, "b": b})
     g_ab, g_ba, d_a, d_b = (m.nets[k] for k in ("gen_a2b", "gen_b2a", "dis_a", "dis_b"))
     with torch.no_grad():
         fake_b, fake_a = g_ab(a), g_ba(b)
-        assert torch.allclose(logs["gen/adv_b"], F.mse_loss(d_b(fake_b), torch.ones_like(d_b(fake_b))))
-        assert torch.allclose(logs["gen/adv_a"], F.mse_loss(d_a(fake_a), torch.ones_like(d_a(fake_a))))
-        assert torch.allclose(logs["gen/cycle_a"], F.l1_loss(g_ba(fake_b), a))
-        assert torch.allclose(logs["gen/cycle_b"], F.l1_loss(g_ab(fake_a), b))
-        assert torch.allclose(logs["gen/identity_b"], F.l1_loss(g_ab(b), b))
-        assert torch.allclose(logs["gen/identity_a"], F.l1_loss(g_ba(a), a))
-    expected = (logs["gen/adv_b"] + logs["gen/adv_a"] + 10 * (logs["gen/cycle_a"] + logs["gen/cycle_b"])
-                + 5 * (logs["gen/identity_b"] + logs["gen/identity_a"]))  # identity: 0.5 x lambda 10
-    assert torch.allclose(loss, expected) and torch.equal(logs["gen/total"], loss.detach())
-    _, logs = tiny("model.lambda_identity=0").compute_loss("gen", {"a": a, "b": b})
-    assert "gen/identity_a" not in logs and "gen/cycle_a" in logs
+        assert torch.allclose(logs["adv_b"], F.mse_loss(d_b(fake_b), torch.ones_like(d_b(fake_b))))
+        assert torch.allclose(logs["adv_a"], F.mse_loss(d_a(fake_a), torch.ones_like(d_a(fake_a))))
+        assert torch.allclose(logs["cycle_a"], F.l1_loss(g_ba(fake_b), a))
+        assert torch.allclose(logs["cycle_b"], F.l1_loss(g_ab(fake_a), b))
+        assert torch.allclose(logs["identity_b"], F.l1_loss(g_ab(b), b))
+        assert torch.allclose(logs["identity_a"], F.l1_loss(g_ba(a), a))
+    expected = (logs["adv_b"] + logs["adv_a"] + 10 * (logs["cycle_a"] + logs["cycle_b"])
+                + 5 * (logs["identity_b"] + logs["identity_a"]))  # identity: 0.5 x lambda 10
+    assert torch.allclose(loss, expected)
+    # The training step (G phase first, as here) logs this loss as gen/total and the same terms.
+    step_logs = train_step(stepped, build_optimizers(stepped, cfg.train), {"a": a, "b": b})
+    assert torch.equal(step_logs["gen/total"], loss.detach())
+    assert all(torch.equal(step_logs[f"gen/{k}"], v.detach()) for k, v in logs.items())
+    _, logs = tiny("model.lambda_identity=0").phases["gen"].loss({"a": a, "b": b})
+    assert "identity_a" not in logs and "cycle_a" in logs
 
 
 def test_discriminator_phase_uses_the_fakes_of_the_generator_phase() -> None:
     m = tiny("model.pool_size=0")
     batch = {"a": images(2, seed=1), "b": images(2, seed=2)}
-    m.compute_loss("gen", batch)
+    m.phases["gen"].loss(batch)
     with torch.no_grad():
         fake_b, fake_a = m.nets["gen_a2b"](batch["a"]), m.nets["gen_b2a"](batch["b"])
         for p in m.nets["gen_a2b"].parameters():  # stands for the generator update between the phases
             p.add_(0.05)
-    loss, logs = m.compute_loss("dis", batch)
+    loss, logs = m.phases["dis"].loss(batch)
     d_a, d_b = m.nets["dis_a"], m.nets["dis_b"]
 
     def lsgan(d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -227,13 +233,13 @@ def test_discriminator_phase_uses_the_fakes_of_the_generator_phase() -> None:
         return 0.5 * (F.mse_loss(pr, torch.ones_like(pr)) + F.mse_loss(pf, torch.zeros_like(pf)))
 
     with torch.no_grad():
-        assert torch.allclose(logs["dis/adv_b"], lsgan(d_b, batch["b"], fake_b))
-        assert torch.allclose(logs["dis/adv_a"], lsgan(d_a, batch["a"], fake_a))
-        assert torch.allclose(loss, logs["dis/adv_a"] + logs["dis/adv_b"])
+        assert torch.allclose(logs["adv_b"], lsgan(d_b, batch["b"], fake_b))
+        assert torch.allclose(logs["adv_a"], lsgan(d_a, batch["a"], fake_a))
+        assert torch.allclose(loss, logs["adv_a"] + logs["adv_b"])
         # Without a generator phase for this batch, the current generators translate it.
-        _, logs2 = m.compute_loss("dis", batch)
-        assert torch.allclose(logs2["dis/adv_b"], lsgan(d_b, batch["b"], m.nets["gen_a2b"](batch["a"])))
-        assert not torch.allclose(logs2["dis/adv_b"], logs["dis/adv_b"])
+        _, logs2 = m.phases["dis"].loss(batch)
+        assert torch.allclose(logs2["adv_b"], lsgan(d_b, batch["b"], m.nets["gen_a2b"](batch["a"])))
+        assert not torch.allclose(logs2["adv_b"], logs["adv_b"])
 
 
 def test_visuals_rows() -> None:
@@ -247,7 +253,7 @@ def test_visuals_rows() -> None:
         assert torch.equal(vis["identity"], m.nets["gen_b2a"](x))
 
 
-# --- presets and the registry contract ----------------------------------------------------------------------------
+# --- presets ------------------------------------------------------------------------------------------------------
 
 
 def test_presets_resolve() -> None:
@@ -261,11 +267,3 @@ def test_presets_resolve() -> None:
     assert d.model.img_size == 32 and d.data.root == "builtin:digits" and not d.data.flip
     assert d.data.resize_margin == 4 and d.train.batch_size == 8
     assert cg.patch_size(d.model.img_size, d.model.n_layers_d) == 2
-
-
-@pytest.mark.parametrize("test", [test_models.test_translate_shapes_and_range,
-                                  test_models.test_each_phase_updates_only_its_nets,
-                                  test_models.test_state_dict_round_trip_gives_identical_outputs])
-def test_registry_contract(test, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(test_models.TINY_MODEL, "cyclegan", TINY)
-    test("cyclegan")

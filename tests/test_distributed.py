@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nicegan.training import checkpoint as ck
+from nicegan import checkpoint as ck
 from tests.conftest import TINY
 
 COMMON = [s for s in TINY if not s.startswith("train.batch_size")] + ["train.sample_every=0", "train.log_every=1",
@@ -47,26 +47,26 @@ def test_two_processes_of_batch_1_equal_one_process_of_batch_2(tiny_data: Path, 
     """
     _train(tmp_path / "single", tiny_data, 1, 2)
     _train(tmp_path / "ddp", tiny_data, 2, 1)
-    a, b = ck.load_checkpoint(tmp_path / "single"), ck.load_checkpoint(tmp_path / "ddp")
+    a, b = ck.load(tmp_path / "single"), ck.load(tmp_path / "ddp")
     assert b["data"]["world_size"] == 2 and len(b["rng_per_rank"]) == 2
-    for net in a["nets"]:
-        for k, v in a["nets"][net].items():
+    for net in a.nets:
+        for k, v in a.nets[net].items():
             if v.is_floating_point():
-                assert _norm_rel(b["nets"][net][k], v) <= 1e-4, f"{net}.{k}"
+                assert _norm_rel(b.nets[net][k], v) <= 1e-4, f"{net}.{k}"
     # Adam's first moments are looser: a flipped element changes the next steps' gradients a little (2.2e-4 here).
-    for phase in a["optimizers"]:
-        for i, st in a["optimizers"][phase]["state"].items():
-            assert _norm_rel(b["optimizers"][phase]["state"][i]["exp_avg"], st["exp_avg"]) <= 1e-3, (phase, i)
+    for phase in a.optimizers:
+        for i, st in a.optimizers[phase]["state"].items():
+            assert _norm_rel(b.optimizers[phase]["state"][i]["exp_avg"], st["exp_avg"]) <= 1e-3, (phase, i)
 
 
 @pytest.mark.slow
 def test_distributed_resume_is_exact(tiny_data: Path, tmp_path: Path) -> None:
     _train(tmp_path / "straight", tiny_data, 2, 1)
     _train(tmp_path / "split", tiny_data, 2, 1, "--stop-at", "2")
-    assert ck.load_checkpoint(tmp_path / "split")["step"] == 2
+    assert ck.load(tmp_path / "split").step == 2
     _resume(tmp_path / "split", 2)
-    a, b = ck.load_checkpoint(tmp_path / "straight"), ck.load_checkpoint(tmp_path / "split")
-    assert a["step"] == b["step"] == 3
-    for net in a["nets"]:
-        for k, v in a["nets"][net].items():
-            assert torch.equal(b["nets"][net][k], v), f"{net}.{k}"
+    a, b = ck.load(tmp_path / "straight"), ck.load(tmp_path / "split")
+    assert a.step == b.step == 3
+    for net in a.nets:
+        for k, v in a.nets[net].items():
+            assert torch.equal(b.nets[net][k], v), f"{net}.{k}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,11 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from nicegan.analysis import latent_analysis, mmd2
+from nicegan import checkpoint as ck
 from nicegan.cli import main
 from nicegan.config import resolve_config
+from nicegan.evaluation import registry
+from nicegan.evaluation.analysis import latent_analysis, mmd2
 from nicegan.metrics import MetricResult
-from nicegan.training import checkpoint as ck
 from nicegan.training.runs import resume_run, start_run
 from tests.conftest import TINY
 from tests.test_metrics import inception_weights  # noqa: F401  (session fixture)
@@ -37,14 +39,14 @@ def test_training_logs_fid_kid_and_keeps_best_checkpoints(evaluated_run: Path) -
     for r in evals:
         for key in ("eval/fid_a2b", "eval/fid_b2a", "eval/kid_x100_a2b", "eval/kid_x100_b2a"):
             assert np.isfinite(r[key])
-    latest = ck.load_checkpoint(evaluated_run)
-    best = latest["extra"]["best"]
+    latest = ck.load(evaluated_run)
+    best = latest.extra["best"]
     for d in ("a2b", "b2a"):
         fids = {r["step"]: r[f"eval/fid_{d}"] for r in evals}
         best_step = min(fids, key=fids.get)
         assert best[d] == {"fid": fids[best_step], "step": best_step}, "best survives the resume at step 2"
-        kept = ck.load_checkpoint(evaluated_run / "checkpoints" / f"best_{d}.pt")
-        assert kept["step"] == best_step
+        kept = ck.load(evaluated_run / "checkpoints" / f"best_{d}.pt")
+        assert kept.step == best_step
 
 
 def test_digits_evaluation_logs_label_preservation(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,20 +56,20 @@ def test_digits_evaluation_logs_label_preservation(monkeypatch: pytest.MonkeyPat
     ev = loop.Evaluator.__new__(loop.Evaluator)
     ev.cfg, ev.cache_dir, ev.ext = cfg, None, None
     fake = MetricResult(12.0, 0.01, 0.0, 100.0, 50, 100, 100, 100, "paper", "w")
-    monkeypatch.setattr("nicegan.evaluation.translation.evaluate_model", lambda *a, **k: {"a2b": fake, "b2a": fake})
+    fid_kid = registry.get_metric("fid_kid")
+    monkeypatch.setitem(registry._METRICS, "fid_kid", dataclasses.replace(
+        fid_kid, compute=lambda ctx: {"results": {"a2b": fake, "b2a": fake}, "diagnostics": {}}))
     monkeypatch.setattr("nicegan.evaluation.digits.label_preservation", lambda m: {"digits/a2b_accuracy": 0.5})
     values, improved = ev.run(torch.nn.Module(), {}, step=3)
     assert values["digits/a2b_accuracy"] == 0.5 and values["eval/fid_a2b"] == 12.0 and improved == ["a2b", "b2a"]
     assert not any("adaptation" in k for k in values), "a plain translation model has no adaptation accuracy"
 
     class Adapting(torch.nn.Module):  # a model in domain-adaptation mode: labelled A, a classify(x, domain) head
-        uses_labels = True
-
         def classify(self, x: torch.Tensor, domain: str) -> torch.Tensor:
             return torch.zeros(1)
 
     monkeypatch.setattr("nicegan.evaluation.digits.adaptation_accuracy",
-                        lambda m: {"digits/adaptation_accuracy_b": 0.7} if m.uses_labels else {})
+                        lambda m: {"digits/adaptation_accuracy_b": 0.7})
     values, _ = ev.run(Adapting(), {}, step=4)
     assert values["digits/adaptation_accuracy_b"] == 0.7 and values["digits/a2b_accuracy"] == 0.5
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from nicegan import checkpoint as ck
 from nicegan.config import resolve_config
-from nicegan.training import checkpoint as ck
 from nicegan.training.loop import Trainer
 from nicegan.training.runs import resume_run, start_run
 from tests.conftest import TINY
@@ -30,8 +30,8 @@ def test_channels_last_and_fused_adam_give_the_same_numbers(tiny_data: Path, tmp
     for flag in ("train.channels_last=true", "train.fused_adam=true"):
         got = train_losses(tiny_data, tmp_path / flag.split(".")[1].split("=")[0], flag)
         assert got == pytest.approx(base, rel=1e-4), flag
-    a = ck.load_checkpoint(tmp_path / "base")["nets"]["gen_a2b"]
-    b = ck.load_checkpoint(tmp_path / "fused_adam")["nets"]["gen_a2b"]
+    a = ck.load(tmp_path / "base").nets["gen_a2b"]
+    b = ck.load(tmp_path / "fused_adam").nets["gen_a2b"]
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-6)
 
@@ -42,17 +42,17 @@ def test_autocast_runs_and_tracks_fp32(amp: str, tiny_data: Path, tmp_path: Path
     low = train_losses(tiny_data, tmp_path / amp, f"train.amp={amp}", steps=6)
     assert all(torch.isfinite(torch.tensor(low)))
     assert low == pytest.approx(fp32, rel=0.05), "mixed precision follows the fp32 losses closely on a short run"
-    saved = ck.load_checkpoint(tmp_path / amp)
-    assert bool(saved["scalers"]) == (amp == "fp16"), "fp16 checkpoints carry their gradient scalers"
-    assert all(v.dtype == torch.float32 for v in saved["nets"]["dis_a"].values() if v.is_floating_point()), \
+    saved = ck.load(tmp_path / amp)
+    assert bool(saved.scalers) == (amp == "fp16"), "fp16 checkpoints carry their gradient scalers"
+    assert all(v.dtype == torch.float32 for v in saved.nets["dis_a"].values() if v.is_floating_point()), \
         "weights stay fp32 (autocast only changes the compute)"
 
 
 def test_fp16_scaler_survives_resume(tiny_data: Path, tmp_path: Path) -> None:
     cfg = cfg_with(tiny_data, "train.max_steps=4", "train.amp=fp16")
     start_run(cfg, tmp_path / "r", progress=False, tensorboard=False, stop_at=2)
-    scale = ck.load_checkpoint(tmp_path / "r")["scalers"]["gen"]["scale"]
-    trainer = Trainer(cfg, tmp_path / "r", ck.load_checkpoint(tmp_path / "r"), progress=False, tensorboard=False)
+    scale = ck.load(tmp_path / "r").scalers["gen"]["scale"]
+    trainer = Trainer(cfg, tmp_path / "r", ck.load(tmp_path / "r"), progress=False, tensorboard=False)
     assert trainer.scalers["gen"].get_scale() == scale
     assert resume_run(tmp_path / "r", progress=False, tensorboard=False).step == 4
 
@@ -73,5 +73,5 @@ def test_compiled_nets_train_and_match(tiny_data: Path, tmp_path: Path, monkeypa
     base = train_losses(tiny_data, tmp_path / "base", steps=2)
     got = train_losses(tiny_data, tmp_path / "compiled", "train.compile=true", steps=2)
     assert got == pytest.approx(base, rel=1e-3)
-    keys = ck.load_checkpoint(tmp_path / "compiled")["nets"]["gen_a2b"].keys()
+    keys = ck.load(tmp_path / "compiled").nets["gen_a2b"].keys()
     assert not any("_orig_mod" in k for k in keys), "compiled nets save plain state dicts"

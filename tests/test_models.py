@@ -7,29 +7,11 @@ import copy
 import pytest
 import torch
 
-from nicegan.config import RunConfig, apply_overrides
-from nicegan.registry import create_model, list_models
+from nicegan.config import RunConfig
+from nicegan.models import list_models
 from nicegan.training.optim import build_optimizers
-from tests.conftest import straight_and_resumed
-
-# Tiny, fast configs per model (the real architecture at a small width); every registered model needs one.
-TINY_MODEL = {
-    "nicegan": ["model.img_size=32", "model.ch=4", "model.n_res=1", "model.n_dis=6", "model.global_downsamples=1"],
-    "cyclegan": ["model.img_size=32", "model.ngf=4", "model.ndf=4", "model.n_blocks=1"],
-    "ugatit": ["model.img_size=32", "model.ch=4", "model.n_res=1", "model.global_layers=4", "model.local_layers=3"],
-    "unit": ["model.img_size=32", "model.ch=4", "model.n_enc_res_blk=1", "model.n_gen_res_blk=1", "model.dis_ch=4",
-             "model.n_dis_layer=3"],
-    "cogan": ["model.gen_ch=32", "model.dis_ch=4", "model.dis_fc=16", "model.invert_steps=3", "model.invert_restarts=2",
-              "model.visual_invert_steps=2"],
-}
-
-
-def tiny_model(name: str):
-    assert name in TINY_MODEL, f"add a tiny config for the new model {name!r} to TINY_MODEL"
-    d = apply_overrides({"model": {"name": name}}, TINY_MODEL[name])
-    cfg = RunConfig.from_dict(d)
-    torch.manual_seed(0)
-    return create_model(name, cfg.model), cfg
+from nicegan.training.step import train_step
+from tests.conftest import TINY_RUN, straight_and_resumed, tiny_model, tiny_overrides
 
 
 def batch(cfg: RunConfig, n: int = 2) -> dict[str, torch.Tensor]:
@@ -53,30 +35,46 @@ def test_translate_shapes_and_range(name: str) -> None:
 
 @pytest.mark.parametrize("name", list_models())
 def test_each_phase_updates_only_its_nets(name: str) -> None:
+    """Through the real training step: each phase moves exactly its own nets, logs finite named terms."""
     model, cfg = tiny_model(name)
     opts = build_optimizers(model, cfg.train)
     b = batch(cfg)
     model.train()
-    for phase, nets in model.phases.items():
-        before = {k: copy.deepcopy(v.state_dict()) for k, v in model.nets.items()}
-        for k, net in model.nets.items():
-            net.requires_grad_(k in nets)
-        loss, logs = model.compute_loss(phase, b)
-        assert torch.isfinite(loss) and all(torch.isfinite(v) for v in logs.values())
-        assert all(k.startswith(f"{phase}/") for k in logs)
-        loss.backward()
-        for k, net in model.nets.items():
-            grads = [p.grad for p in net.parameters() if p.grad is not None]
-            assert bool(grads) == (k in nets), f"{phase}: gradients on {k}"
-        opts[phase].step()
-        opts[phase].zero_grad(set_to_none=True)
+    seen: dict[str, dict[str, torch.Tensor]] = {}
+    snapshots: dict[str, dict] = {}
+
+    def check(phase: str, logs: dict[str, torch.Tensor]) -> None:
+        # Runs before the phase's backward and step: the snapshot is the state this phase starts from.
+        seen[phase] = logs
+        snapshots[phase] = {k: copy.deepcopy(v.state_dict()) for k, v in model.nets.items()}
+
+    after: dict[str, dict] = {}
+
+    def grads(params: list[torch.nn.Parameter]) -> None:
+        phase = list(seen)[-1]
+        after[phase] = {k: [p.grad is not None for p in net.parameters()] for k, net in model.nets.items()}
+
+    logs = train_step(model, opts, b, check=check, reduce_grads=grads)
+    assert list(seen) == list(model.phases)
+    for phase, spec in model.phases.items():
+        names = list(seen[phase])
+        assert names[-1] == f"{phase}/total" and len(names) > 1
+        assert all(k.startswith(f"{phase}/") for k in names)
+        assert all(torch.isfinite(v) and not v.requires_grad for v in seen[phase].values())
+        for k in model.nets:
+            assert any(after[phase][k]) == (k in spec.nets), f"{phase}: gradients on {k}"
+    phases = list(model.phases)
+    for i, phase in enumerate(phases):
+        # What changed between this phase's start and the next phase's start (or the end of the step).
+        end = snapshots[phases[i + 1]] if i + 1 < len(phases) else {k: v.state_dict() for k, v in model.nets.items()}
         for k, net in model.nets.items():
             params = dict(net.named_parameters())
-            changed = [n for n, v in net.state_dict().items() if n in params and not torch.equal(v, before[k][n])]
-            if k in nets:
+            changed = [n for n in params if not torch.equal(end[k][n], snapshots[phase][k][n])]
+            if k in model.phases[phase].nets:
                 assert changed, f"{phase} did not update {k}"
             else:
                 assert not changed, f"{phase} changed {k}: {changed[:3]}"
+    assert set(logs) == {k for v in seen.values() for k in v}
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -117,41 +115,42 @@ def test_exact_resume(name: str, tiny_data, tmp_path) -> None:
     """4 steps == 2 steps + resume + 2 steps, bit for bit: nets, optimizers and model extra state (pools)."""
     from nicegan.config import resolve_config
 
-    overrides = TINY_MODEL[name] + ["model.img_size=32", "data.resize_margin=4", "train.batch_size=2",
-                                    "train.max_steps=4", "train.sample_every=0", f"data.root={tiny_data}"]
+    overrides = tiny_overrides(name, *TINY_RUN, "train.max_steps=4", "train.sample_every=0", "train.log_every=2",
+                               f"data.root={tiny_data}")
     cfg = resolve_config(_default_preset(name), overrides)
     a, b = straight_and_resumed(cfg, tmp_path, stop_at=2)
-    for phase in a["optimizers"]:
-        for i, st in a["optimizers"][phase]["state"].items():
-            assert torch.equal(st["exp_avg"], b["optimizers"][phase]["state"][i]["exp_avg"]), (phase, i)
-    for key, value in a["model_extra"].items():
-        assert torch.equal(torch.as_tensor(value), torch.as_tensor(b["model_extra"][key])), key
+    for phase in a.optimizers:
+        for i, st in a.optimizers[phase]["state"].items():
+            assert torch.equal(st["exp_avg"], b.optimizers[phase]["state"][i]["exp_avg"]), (phase, i)
+            assert torch.equal(st["exp_avg_sq"], b.optimizers[phase]["state"][i]["exp_avg_sq"]), (phase, i)
+    assert a.model_extra.keys() == b.model_extra.keys()
+    for key, value in a.model_extra.items():
+        assert torch.equal(torch.as_tensor(value), torch.as_tensor(b.model_extra[key])), key
 
 
 def _default_preset(name: str) -> str:
     from nicegan.cli.models import presets_by_model
 
     presets = presets_by_model()[name]
-    return next((p for p in presets if not p.endswith(("-digits", "-da", "-full"))), presets[0])
+    return next((p for p in presets if not p.endswith(("-digits", "-da", "-full", "-faces"))), presets[0])
 
 
 @pytest.mark.parametrize("name", [n for n in list_models() if n in ("unit", "cogan")])
 def test_checkpoint_restores_the_domain_adaptation_classifier(name: str, tmp_path) -> None:
     """``load_model`` (what evaluate and translate use) must restore every net ``classify`` needs."""
+    from nicegan import checkpoint
     from nicegan.inference import load_model
-    from nicegan.training.checkpoint import atomic_save
-    from nicegan.training.distributed import DistInfo
-    from nicegan.training.state import make_checkpoint
+    from nicegan.models.base import ClassifierModel
 
-    d = apply_overrides({"model": {"name": name}}, TINY_MODEL[name] + ["model.cls_weight=10"])
-    cfg = RunConfig.from_dict(d)
-    torch.manual_seed(0)
-    model = create_model(name, cfg.model)
+    model, cfg = tiny_model(name, "model.cls_weight=10")
+    assert isinstance(model, ClassifierModel)
+    assert not isinstance(tiny_model(name)[0], ClassifierModel)  # the capability exists in DA mode only
     with torch.no_grad():  # trained weights differ from any fresh draw: perturb every parameter
         for p in model.parameters():
             p.add_(torch.randn_like(p))
     path = tmp_path / "da.pt"
-    atomic_save(make_checkpoint(cfg, model, build_optimizers(model, cfg.train), 1, {}, DistInfo()), path)
+    checkpoint.write(checkpoint.Checkpoint(model=name, config=cfg.to_dict(), step=1,
+                                           nets={k: v.state_dict() for k, v in model.nets.items()}), path)
     torch.manual_seed(123)
     loaded, _, _ = load_model(path)
     model.eval()
@@ -159,3 +158,18 @@ def test_checkpoint_restores_the_domain_adaptation_classifier(name: str, tmp_pat
     with torch.no_grad():
         for dom in "ab":
             assert torch.equal(loaded.classify(x, dom), model.classify(x, dom)), dom
+
+
+def test_the_model_template_runs_a_training_step() -> None:
+    """models/_template.py is a working starting point: it builds, trains one step and translates."""
+    from nicegan.models._template import TemplateConfig, TemplateModel
+
+    torch.manual_seed(0)
+    model = TemplateModel(TemplateConfig(**TemplateConfig.tiny))
+    opts = build_optimizers(model, RunConfig().train)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    before = {k: v.clone() for k, v in model.nets["gen_a2b"].state_dict().items()}
+    logs = train_step(model, opts, {"a": x, "b": x.flip(0)})
+    assert {"dis/adv_a", "dis/total", "gen/cycle_b", "gen/total"} <= set(logs)
+    assert any(not torch.equal(v, model.nets["gen_a2b"].state_dict()[k]) for k, v in before.items())
+    assert model.translate(x, "a2b").shape == x.shape and model.translation_nets() == ("gen_a2b", "gen_b2a")

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from nicegan.checkpoint import load as load_checkpoint
 from nicegan.cli import main
 from nicegan.errors import CheckpointError
 from nicegan.inference import load_model
 from nicegan.models.nicegan import NiceGAN, NiceGANConfig
-from nicegan.official import convert_official, infer_architecture
-from nicegan.training.checkpoint import load_checkpoint
+from nicegan.training.official import convert_official, infer_architecture
 from tests.conftest import golden_dir
 
 NETS = {"gen2B": "gen_a2b", "gen2A": "gen_b2a", "disA": "dis_a", "disB": "dis_b"}
@@ -74,15 +74,15 @@ def test_architecture_is_read_off_the_weights() -> None:
 def test_convert_maps_weights_adam_state_and_step(tmp_path: Path) -> None:
     path, expected, g = _fake_official_file(tmp_path)
     ck = convert_official(path, img_size=64)
-    assert ck["step"] == 1234 and ck["config"]["model"]["img_size"] == 64
+    assert ck.step == 1234 and ck.config["model"]["img_size"] == 64
     for off, ours in NETS.items():
-        for k, v in ck["nets"][ours].items():
+        for k, v in ck.nets[ours].items():
             assert torch.equal(v, g[f"final.{off}.{k}"]), f"{ours}.{k}"
-        assert not any(k.endswith(("total_ops", "total_params")) for k in ck["nets"][ours])
-    model = NiceGAN(NiceGANConfig(**{k: v for k, v in ck["config"]["model"].items() if k != "name"}))
+        assert not any(k.endswith(("total_ops", "total_params")) for k in ck.nets[ours])
+    model = NiceGAN(NiceGANConfig(**{k: v for k, v in ck.config["model"].items() if k != "name"}))
     for phase in ("gen", "dis"):
         names = [f"{n}.{k}" for n in model.phases[phase] for k, _ in model.nets[n].named_parameters()]
-        state = ck["optimizers"][phase]["state"]
+        state = ck.optimizers[phase]["state"]
         assert len(state) == len(names)
         for j, name in enumerate(names):
             assert float(state[j]["exp_avg"].flatten()[0]) == expected[name], name
@@ -114,8 +114,8 @@ def test_imported_run_can_be_resumed(tmp_path: Path, tiny_data: Path) -> None:
                  "--set", "train.max_steps=100"]) == 0
     assert main(["-q", "resume", str(run), "--stop-at", "8", "--no-progress"]) == 0
     ck = load_checkpoint(run)
-    assert ck["step"] == 8
-    assert int(ck["optimizers"]["gen"]["state"][0]["step"]) == 8, "Adam continues from the official step count"
+    assert ck.step == 8
+    assert int(ck.optimizers["gen"]["state"][0]["step"]) == 8, "Adam continues from the official step count"
 
 
 def test_mismatched_flags_are_refused(tmp_path: Path) -> None:
@@ -125,7 +125,7 @@ def test_mismatched_flags_are_refused(tmp_path: Path) -> None:
     full, _, _ = _fake_official_file(tmp_path, "full64")
     with pytest.raises(CheckpointError, match="full model trained at 64 px"):
         convert_official(full, img_size=128)
-    assert convert_official(full)["config"]["model"]["img_size"] == 64
+    assert convert_official(full).config["model"]["img_size"] == 64
     other = tmp_path / "other.pt"
     torch.save({"state_dict": {}}, other)
     with pytest.raises(CheckpointError, match="not an official NICE-GAN checkpoint"):

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from nicegan import checkpoint as ck
 from nicegan.config import TrainConfig, resolve_config
 from nicegan.errors import CheckpointError, NiceganError, TrainingDiverged
 from nicegan.models.nicegan import NiceGAN
-from nicegan.training import checkpoint as ck
 from nicegan.training.optim import lr_factor
 from nicegan.training.runs import resume_run, start_run
 from tests.conftest import TINY
@@ -22,12 +22,12 @@ def tiny_cfg(data: Path, *extra: str):
 
 
 def _assert_same_state(a: dict, b: dict) -> None:
-    assert a["step"] == b["step"]
-    for net in a["nets"]:
-        for k, v in a["nets"][net].items():
-            assert torch.equal(v, b["nets"][net][k]), f"{net}.{k}"
-    for phase in a["optimizers"]:
-        sa, sb = a["optimizers"][phase]["state"], b["optimizers"][phase]["state"]
+    assert a.step == b.step
+    for net in a.nets:
+        for k, v in a.nets[net].items():
+            assert torch.equal(v, b.nets[net][k]), f"{net}.{k}"
+    for phase in a.optimizers:
+        sa, sb = a.optimizers[phase]["state"], b.optimizers[phase]["state"]
         assert sa.keys() == sb.keys()
         for i in sa:
             for k in sa[i]:
@@ -42,8 +42,8 @@ def test_four_steps_equal_two_plus_resume_plus_two(tiny_data: Path, tmp_path: Pa
     assert first.step == 2 and first.interrupted
     second = resume_run(tmp_path / "split", progress=False, tensorboard=False)
     assert second.step == 4 and not second.interrupted
-    a = ck.load_checkpoint(tmp_path / "straight")
-    b = ck.load_checkpoint(tmp_path / "split")
+    a = ck.load(tmp_path / "straight")
+    b = ck.load(tmp_path / "split")
     _assert_same_state(a, b)
     assert a["schedulers"]["gen"]["lr"] == 0.0, "linear decay reaches 0 at the last step"
 
@@ -86,32 +86,31 @@ def test_keep_last_prunes_numbered_checkpoints(tiny_data: Path, tmp_path: Path) 
     start_run(cfg, tmp_path / "r", progress=False, tensorboard=False)
     names = [p.name for p in ck.numbered_checkpoints(tmp_path / "r")]
     assert names == ["step_0000005.pt", "step_0000006.pt"]
-    assert ck.load_checkpoint(tmp_path / "r" / "checkpoints" / "step_0000005.pt")["step"] == 5
+    assert ck.load(tmp_path / "r" / "checkpoints" / "step_0000005.pt").step == 5
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(
         tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = {"n": 0}
-    original = NiceGAN.compute_loss
+    original = NiceGAN.gen_loss
 
-    def poisoned(self, phase, batch):
-        loss, logs = original(self, phase, batch)
-        if phase == "gen":
-            calls["n"] += 1
-            if calls["n"] == 3:
-                logs["gen/cycle_a"] = torch.tensor(float("nan"))
-                loss = loss * float("nan")
-        return loss, logs
+    def poisoned(self, batch):
+        loss, terms = original(self, batch)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            terms["cycle_a"] = torch.tensor(float("nan"))
+            loss = loss * float("nan")
+        return loss, terms
 
-    monkeypatch.setattr(NiceGAN, "compute_loss", poisoned)
+    monkeypatch.setattr(NiceGAN, "gen_loss", poisoned)
     cfg = tiny_cfg(tiny_data, "train.max_steps=10", "train.sample_every=0")
     with pytest.raises(TrainingDiverged) as e:
         start_run(cfg, tmp_path / "r", progress=False, tensorboard=False)
     msg = str(e.value)
     assert "step 3" in msg and "gen/cycle_a" in msg and "latest.pt" in msg and "\n" not in msg
-    kept = ck.load_checkpoint(tmp_path / "r")
-    assert kept["step"] == 2
-    assert all(torch.isfinite(v).all() for sd in kept["nets"].values() for v in sd.values())
+    kept = ck.load(tmp_path / "r")
+    assert kept.step == 2
+    assert all(torch.isfinite(v).all() for sd in kept.nets.values() for v in sd.values())
 
 
 def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,37 +138,37 @@ def test_unsafe_corrupt_and_foreign_checkpoints_are_refused(tmp_path: Path) -> N
     evil = tmp_path / "evil.pt"
     torch.save({"format": ck.FORMAT, "payload": _Evil()}, evil)
     with pytest.raises(CheckpointError, match="unsafe"):
-        ck.load_checkpoint(evil)
+        ck.load(evil)
     plain_pickle = tmp_path / "plain.pt"
     plain_pickle.write_bytes(pickle.dumps(_Evil()))
     with pytest.raises(CheckpointError):
-        ck.load_checkpoint(plain_pickle)
+        ck.load(plain_pickle)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"\x00\x01not a checkpoint" * 10)
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
-        ck.load_checkpoint(garbage)
+        ck.load(garbage)
     good = tmp_path / "good.pt"
     torch.save({"format": ck.FORMAT, "format_version": 1, "model": "nicegan", "config": {}, "step": 0,
                 "nets": {}}, good)
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(good.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
-        ck.load_checkpoint(truncated)
+        ck.load(truncated)
     official = tmp_path / "official.pt"
     torch.save({"gen2B": {}, "gen2A": {}, "disA": {}, "disB": {}, "start_iter": 3}, official)
     with pytest.raises(CheckpointError, match="import-official"):
-        ck.load_checkpoint(official)
+        ck.load(official)
     other = tmp_path / "other.pt"
     torch.save({"state_dict": {}}, other)
     with pytest.raises(CheckpointError, match="not a nicegan checkpoint"):
-        ck.load_checkpoint(other)
+        ck.load(other)
     future = tmp_path / "future.pt"
     torch.save({"format": ck.FORMAT, "format_version": 99, "model": "nicegan", "config": {}, "step": 0, "nets": {}},
                future)
     with pytest.raises(CheckpointError, match="upgrade nicegan"):
-        ck.load_checkpoint(future)
+        ck.load(future)
     with pytest.raises(CheckpointError, match="checkpoint not found"):
-        ck.load_checkpoint(tmp_path / "nope.pt")
+        ck.load(tmp_path / "nope.pt")
 
 
 def test_rng_state_round_trip() -> None:

@@ -1,4 +1,7 @@
-"""U-GAT-IT: official parameter counts and key names, shapes, rho clipping, CAM details, configs, contract tests."""
+"""U-GAT-IT: official parameter counts and key names, shapes, rho clipping, CAM details, configs.
+
+The model contract (translate, phases, state dicts, exact resume) is tested for every model in tests/test_models.py.
+"""
 
 from __future__ import annotations
 
@@ -7,38 +10,25 @@ import copy
 import pytest
 import torch
 
-import nicegan.models.ugatit  # noqa: F401  (registers the model)
-import tests.test_models as contract
-from nicegan.config import RunConfig, apply_overrides, resolve_config
+from nicegan.config import RunConfig, resolve_config
 from nicegan.errors import ConfigError
 from nicegan.layers import ILN, AdaILN
+from nicegan.models.base import HeatmapModel
 from nicegan.models.ugatit import UGATIT, Discriminator, UGATITConfig, dis_sizes
-from nicegan.registry import create_model
 from nicegan.training.optim import build_optimizers
-
-# Tiny but real: 32 px needs shallower discriminators (global 4: 6x6 logits, local 3: 14x14).
-TINY = ["model.img_size=32", "model.ch=4", "model.n_res=1", "model.global_layers=4", "model.local_layers=3"]
-
-contract.TINY_MODEL.setdefault("ugatit", TINY)
+from nicegan.training.step import train_step
+from tests.conftest import tiny_model
 
 
 def tiny(**over: object) -> tuple[UGATIT, RunConfig]:
-    d = apply_overrides({"model": {"name": "ugatit"}}, TINY + [f"model.{k}={v}" for k, v in over.items()])
-    cfg = RunConfig.from_dict(d)
-    torch.manual_seed(0)
-    return create_model("ugatit", cfg.model), cfg
+    """The tiny U-GAT-IT (``UGATITConfig.tiny``: 32 px, global 4 / local 3 discriminator layers), seeded."""
+    return tiny_model("ugatit", *(f"model.{k}={v}" for k, v in over.items()))
 
 
-def run_phase(model: UGATIT, opts: dict, phase: str, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """One phase exactly as the training loop runs it."""
-    for name, net in model.nets.items():
-        net.requires_grad_(name in model.phases[phase])
-    opts[phase].zero_grad(set_to_none=True)
-    loss, logs = model.compute_loss(phase, batch)
-    loss.backward()
-    opts[phase].step()
-    model.after_phase(phase)
-    return logs
+def batch(cfg: RunConfig, n: int = 2) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    s = cfg.model.img_size
+    return {"a": torch.rand(n, 3, s, s, generator=g) * 2 - 1, "b": torch.rand(n, 3, s, s, generator=g) * 2 - 1}
 
 
 @pytest.mark.parametrize("light, gen, total", [(True, 10_589_888, 134_021_248), (False, 278_959_808, 670_761_088)])
@@ -87,7 +77,7 @@ def test_shapes_at_256() -> None:
 def test_tiny_shapes_heatmap_and_visuals() -> None:
     model, cfg = tiny()
     model.eval()
-    x = contract.batch(cfg, 3)["a"]
+    x = batch(cfg, 3)["a"]
     glob, loc = dis_sizes(cfg.model)
     with torch.no_grad():
         out, cam, heat = model.nets["gen_a2b"](x)
@@ -102,22 +92,30 @@ def test_tiny_shapes_heatmap_and_visuals() -> None:
         assert torch.equal(vis["fake"], out) and torch.equal(vis["heatmap"], heat)
         assert torch.equal(vis["cycle"], model.translate(out, "b2a"))
         assert torch.equal(vis["identity"], model.translate(x, "b2a"))
-    assert model.has_heatmap
+    assert isinstance(model, HeatmapModel)
 
 
 def test_rho_is_clipped_after_the_generator_step() -> None:
     model, cfg = tiny()
     opts = build_optimizers(model, cfg.train)
-    norms = [m for g in model.generator_names for m in model.nets[g].modules() if isinstance(m, (ILN, AdaILN))]
+    assert model.translation_nets() == ("gen_a2b", "gen_b2a")
+    assert model.phases["gen"].after == model.clip_rho and model.phases["dis"].after is None
+    norms = [m for g in model.translation_nets() for m in model.nets[g].modules() if isinstance(m, (ILN, AdaILN))]
     assert norms and all(m.mode == "clip" for m in norms)
     assert {round(m.rho.mean().item(), 6) for m in norms} == {0.9, 0.0}  # official initial values
     with torch.no_grad():
         for i, m in enumerate(norms):
             m.rho.copy_(torch.linspace(-0.5, 1.5, m.rho.numel()).view_as(m.rho) + 0.01 * i)
-    b = contract.batch(cfg)
-    run_phase(model, opts, "dis", b)
-    assert min(m.rho.min().item() for m in norms) < 0 and max(m.rho.max().item() for m in norms) > 1
-    run_phase(model, opts, "gen", b)
+    b = batch(cfg)
+    seen: list[str] = []
+
+    def check(phase: str, logs: dict[str, torch.Tensor]) -> None:
+        seen.append(phase)
+        if phase == "gen":  # after the D step, before the G step: the D step leaves rho alone
+            assert min(m.rho.min().item() for m in norms) < 0 and max(m.rho.max().item() for m in norms) > 1
+
+    train_step(model, opts, b, check=check)
+    assert seen == ["dis", "gen"]
     for m in norms:
         assert m.rho.min().item() >= 0.0 and m.rho.max().item() <= 1.0
     assert any(m.rho.min().item() == 0.0 for m in norms) and any(m.rho.max().item() == 1.0 for m in norms)
@@ -127,7 +125,7 @@ def test_dis_cam_reweights_with_the_raw_weight() -> None:
     # Scaling weight_orig leaves the spectrally normalised CAM logits unchanged but scales the re-weighting.
     model, cfg = tiny()
     d = model.nets["dis_ga"].eval()
-    x = contract.batch(cfg)["a"]
+    x = batch(cfg)["a"]
     with torch.no_grad():
         logits, cam, heat = d(x)
         d.gap_fc.weight_orig.mul_(3.0)
@@ -139,29 +137,35 @@ def test_dis_cam_reweights_with_the_raw_weight() -> None:
 
 def test_losses_terms_and_zero_weights() -> None:
     model, cfg = tiny()
-    b = contract.batch(cfg)
-    _, logs = model.compute_loss("dis", b)
-    assert set(logs) == {f"dis/{s}_{d}" for s in ("global", "global_cam", "local", "local_cam") for d in "ab"} | {
-        "dis/total"}
-    loss, logs = model.compute_loss("gen", b)
-    assert set(logs) == {f"gen/{t}_{d}" for t in ("adv", "cycle", "identity", "cam") for d in "ab"} | {"gen/total"}
+    b = batch(cfg)
+    dis_terms = {f"{s}_{d}" for s in ("global", "global_cam", "local", "local_cam") for d in "ab"}
+    gen_terms = {f"{t}_{d}" for t in ("adv", "cycle", "identity", "cam") for d in "ab"}
+    _, terms = model.phases["dis"].loss(b)
+    assert set(terms) == dis_terms
+    loss, terms = model.phases["gen"].loss(b)
+    assert set(terms) == gen_terms
     w = cfg.model
-    expect = sum(w.adv_weight * logs[f"gen/adv_{d}"] + w.cycle_weight * logs[f"gen/cycle_{d}"]
-                 + w.identity_weight * logs[f"gen/identity_{d}"] + w.cam_weight * logs[f"gen/cam_{d}"] for d in "ab")
-    torch.testing.assert_close(loss.detach(), expect)
+    expect = sum(w.adv_weight * terms[f"adv_{d}"] + w.cycle_weight * terms[f"cycle_{d}"]
+                 + w.identity_weight * terms[f"identity_{d}"] + w.cam_weight * terms[f"cam_{d}"] for d in "ab")
+    torch.testing.assert_close(loss.detach(), expect.detach())
+    # The training step logs the terms under their phase, adds each phase's total and detaches them all.
+    model, cfg = tiny()
+    logs = train_step(model, build_optimizers(model, cfg.train), b)
+    assert set(logs) == ({f"dis/{t}" for t in dis_terms} | {"dis/total"} | {f"gen/{t}" for t in gen_terms}
+                         | {"gen/total"})
     assert all(not v.requires_grad for v in logs.values())
     model, cfg = tiny(cycle_weight=0, identity_weight=0)
-    _, logs = model.compute_loss("gen", b)
-    assert set(logs) == {"gen/adv_a", "gen/adv_b", "gen/cam_a", "gen/cam_b", "gen/total"}
+    _, terms = model.phases["gen"].loss(b)
+    assert set(terms) == {"adv_a", "adv_b", "cam_a", "cam_b"}
 
 
 def test_dis_step_does_not_build_the_generator_graph() -> None:
     model, cfg = tiny()
     for net in model.nets.values():
         net.requires_grad_(True)  # even when the generators are trainable, the D loss must not reach them
-    loss, _ = model.compute_loss("dis", contract.batch(cfg))
+    loss, _ = model.dis_loss(batch(cfg))
     loss.backward()
-    assert all(p.grad is None for g in model.generator_names for p in model.nets[g].parameters())
+    assert all(p.grad is None for g in model.translation_nets() for p in model.nets[g].parameters())
 
 
 def test_config_validation() -> None:
@@ -203,19 +207,11 @@ def test_check_input_size() -> None:
         full.check_input_size(64)
 
 
-def test_contract() -> None:
-    contract.test_translate_shapes_and_range("ugatit")
-    contract.test_each_phase_updates_only_its_nets("ugatit")
-    contract.test_state_dict_round_trip_gives_identical_outputs("ugatit")
-
-
 def test_seeded_training_is_repeatable() -> None:
     states = []
     for _ in range(2):
         model, cfg = tiny()
         opts = build_optimizers(model, cfg.train)
-        b = contract.batch(cfg)
-        for phase in model.phases:
-            run_phase(model, opts, phase, b)
+        train_step(model, opts, batch(cfg))
         states.append(copy.deepcopy(model.state_dict()))
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])

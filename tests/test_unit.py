@@ -1,34 +1,28 @@
-"""UNIT (NIPS-paper network, official branch version_02): sizes, weight sharing, the latent, losses, DA mode."""
+"""UNIT (NIPS-paper network, official branch version_02): sizes, weight sharing, the latent, losses, DA mode.
+
+The model contract (translate, phases, state dicts, exact resume) is tested for every model in tests/test_models.py.
+"""
 
 from __future__ import annotations
 
 import copy
 import math
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-import nicegan.models.unit  # noqa: F401  (registers "unit")
-from nicegan.config import RunConfig, apply_overrides, resolve_config
+from nicegan.config import RunConfig, resolve_config
 from nicegan.errors import ConfigError, NiceganError
+from nicegan.models.base import ClassifierModel
 from nicegan.models.unit import UNIT, UNITConfig
 from nicegan.training.optim import build_optimizers
-from tests import test_models
-from tests.conftest import straight_and_resumed
-
-# Tiny but real: every block kind present (1 per-domain residual block each side, the shared blocks), 3 D convs.
-TINY = ["model.img_size=32", "model.ch=4", "model.n_enc_res_blk=1", "model.n_gen_res_blk=1", "model.dis_ch=4",
-        "model.n_dis_layer=3"]
-
-test_models.TINY_MODEL.setdefault("unit", TINY)
+from tests.conftest import tiny_model, tiny_overrides
 
 
 def tiny(*extra: str) -> tuple[UNIT, RunConfig]:
-    cfg = RunConfig.from_dict(apply_overrides({"model": {"name": "unit"}}, TINY + list(extra)))
-    torch.manual_seed(0)
-    return UNIT(cfg.model), cfg
+    """The tiny UNIT (``UNITConfig.tiny``: every block kind present, 3 D convs) plus ``extra``, seeded."""
+    return tiny_model("unit", *extra)
 
 
 def images(n: int = 2, size: int = 32, seed: int = 1) -> dict[str, torch.Tensor]:
@@ -51,8 +45,8 @@ def test_parameter_counts_equal_the_official_networks(generator: str) -> None:
         m = UNIT(UNITConfig(generator=generator))
     gen = m.nets["gen"]
     assert count(gen) == 18_017_286
-    assert count(gen.enc_a) == count(gen.enc_b) == 3_918_976
-    assert count(gen.dec_a) == count(gen.dec_b) == 3_909_507
+    assert count(gen.encode_A) == count(gen.encode_B) == 3_918_976
+    assert count(gen.decode_A) == count(gen.decode_B) == 3_909_507
     assert count(gen.enc_shared) == 1_180_160 and count(gen.dec_shared) == 1_180_160
     assert m.num_parameters("dis_a") == m.num_parameters("dis_b") == 25_149_057
     assert m.num_parameters() == 68_315_400
@@ -76,14 +70,14 @@ def test_official_state_dict_keys() -> None:
                 "enc_shared.0.model.0.weight", "dec_shared.0.model.3.bias", "decode_A.3.model.0.weight",
                 "decode_B.4.model.0.bias", "decode_B.5.weight"):
         assert key in gen_keys, key
-    assert not any(k.startswith(("enc_a", "dec_b", "noise")) for k in gen_keys), "aliases must not duplicate keys"
+    assert not any(k.startswith(("enc_a", "enc_b", "dec_a", "dec_b", "noise")) for k in gen_keys), "no alias keys"
     assert {"model.0.model.0.weight", "model.5.model.0.weight", "model.6.weight", "model.6.bias"} <= dis_keys
 
 
 def test_conv_weights_start_normal_002() -> None:
     torch.manual_seed(0)
     m = UNIT(UNITConfig(img_size=32, ch=16, n_dis_layer=4))
-    for w in (m.nets["gen"].enc_shared[0].model[0].weight, m.nets["gen"].dec_b[3].model[0].weight,
+    for w in (m.nets["gen"].enc_shared[0].model[0].weight, m.nets["gen"].decode_B[3].model[0].weight,
               m.nets["dis_a"].model[3].model[0].weight):
         w = w.detach()
         assert abs(float(w.std()) - 0.02) < 0.0015 and abs(float(w.mean())) < 0.002
@@ -96,7 +90,6 @@ def test_shared_blocks_are_one_module_used_by_both_domains() -> None:
     m, _ = tiny()
     gen = m.nets["gen"]
     assert gen.encoder("a") is not gen.encoder("b") and gen.decoder("a") is not gen.decoder("b")
-    assert gen.enc_a is gen.encode_A and gen.dec_b is gen.decode_B
     calls: list[str] = []
     gen.enc_shared.register_forward_hook(lambda mod, i, o: calls.append(f"enc_shared:{id(mod)}"))
     gen.dec_shared.register_forward_hook(lambda mod, i, o: calls.append(f"dec_shared:{id(mod)}"))
@@ -107,7 +100,7 @@ def test_shared_blocks_are_one_module_used_by_both_domains() -> None:
         m.translate(x, "b2a")
     assert calls == [f"enc_shared:{id(gen.enc_shared)}", f"dec_shared:{id(gen.dec_shared)}"] * 2
     # Shared parameters are counted once: both domains' paths own the same tensors.
-    per_domain = count(gen.enc_a) + count(gen.enc_b) + count(gen.dec_a) + count(gen.dec_b)
+    per_domain = count(gen.encode_A) + count(gen.encode_B) + count(gen.decode_A) + count(gen.decode_B)
     assert count(gen) == per_domain + count(gen.enc_shared) + count(gen.dec_shared)
 
 
@@ -117,10 +110,10 @@ def test_latent_is_noisy_in_training_and_the_mean_in_eval() -> None:
     x = images(4)["b"]
     m.eval()
     with torch.no_grad():
-        mu = gen.enc_shared(gen.enc_b(x))
+        mu = gen.enc_shared(gen.encode_B(x))
         assert torch.equal(m.encode(x, "b"), mu)
-        assert torch.equal(m.translate(x, "b2a"), gen.dec_a(gen.dec_shared(mu)))
-        assert torch.equal(m.decode(mu, "b"), gen.dec_b(gen.dec_shared(mu)))
+        assert torch.equal(m.translate(x, "b2a"), gen.decode_A(gen.dec_shared(mu)))
+        assert torch.equal(m.decode(mu, "b"), gen.decode_B(gen.dec_shared(mu)))
     m.train()
     with torch.no_grad():
         eps = m.encode(x, "b") - mu  # z = mu + N(0, I): unit variance, zero mean
@@ -150,16 +143,16 @@ def test_generator_loss_is_the_official_formula() -> None:
     a, bb = b["a"], b["b"]
     m.train()
     torch.manual_seed(5)
-    loss, logs = m.compute_loss("gen", b)
+    loss, logs = m.phases["gen"].loss(b)
     torch.manual_seed(5)  # the same noise draws, by hand
     with torch.no_grad():
-        mu = gen.enc_shared(torch.cat([gen.enc_a(a), gen.enc_b(bb)]))
+        mu = gen.enc_shared(torch.cat([gen.encode_A(a), gen.encode_B(bb)]))
         h = gen.dec_shared(mu + torch.randn_like(mu))
-        x_aa, x_ba = gen.dec_a(h).chunk(2)
-        x_ab, x_bb = gen.dec_b(h).chunk(2)
-        mu2 = gen.enc_shared(torch.cat([gen.enc_b(x_ab), gen.enc_a(x_ba)]))
+        x_aa, x_ba = gen.decode_A(h).chunk(2)
+        x_ab, x_bb = gen.decode_B(h).chunk(2)
+        mu2 = gen.enc_shared(torch.cat([gen.encode_B(x_ab), gen.encode_A(x_ba)]))
         h2 = gen.dec_shared(mu2 + torch.randn_like(mu2))
-        x_aba, x_bab = gen.dec_a(h2[:2]), gen.dec_b(h2[2:])
+        x_aba, x_bab = gen.decode_A(h2[:2]), gen.decode_B(h2[2:])
         ones = lambda t: torch.ones_like(t)
         expect = {
             "recon_a": F.l1_loss(x_aa, a), "recon_b": F.l1_loss(x_bb, bb),
@@ -169,9 +162,9 @@ def test_generator_loss_is_the_official_formula() -> None:
             "cycle_a": F.l1_loss(x_aba, a), "cycle_b": F.l1_loss(x_bab, bb),
             "kl_cycle_a": mu2[:2].pow(2).mean(), "kl_cycle_b": mu2[2:].pow(2).mean(),
         }
-    assert set(logs) == {f"gen/{k}" for k in expect} | {"gen/total"}
+    assert set(logs) == set(expect)
     for k, v in expect.items():
-        torch.testing.assert_close(logs[f"gen/{k}"], v, msg=k)
+        torch.testing.assert_close(logs[k].detach(), v, msg=k)
     weight = {"recon": w.recon_weight, "adv": w.adv_weight, "kl": w.kl_weight, "cycle": w.cycle_weight,
               "kl_cycle": w.kl_cycle_weight}
     total = sum(weight[k.rsplit("_", 1)[0]] * v for k, v in expect.items())
@@ -186,19 +179,19 @@ def test_discriminator_is_vanilla_gan_on_real_and_translated() -> None:
         torch.nn.init.zeros_(last.weight)
         torch.nn.init.zeros_(last.bias)
     m.train()
-    loss, logs = m.compute_loss("dis", images())
-    assert set(logs) == {"dis/adv_a", "dis/adv_b", "dis/total"}
-    torch.testing.assert_close(logs["dis/adv_a"], torch.tensor(2 * math.log(2)))
+    loss, logs = m.phases["dis"].loss(images())
+    assert set(logs) == {"adv_a", "adv_b"}
+    torch.testing.assert_close(logs["adv_a"].detach(), torch.tensor(2 * math.log(2)))
     torch.testing.assert_close(loss.detach(), torch.tensor(cfg.model.adv_weight * 4 * math.log(2)))
-    _, logs = m.compute_loss("gen", images())
-    torch.testing.assert_close(logs["gen/adv_b"], torch.tensor(math.log(2)))
+    _, logs = m.phases["gen"].loss(images())
+    torch.testing.assert_close(logs["adv_b"].detach(), torch.tensor(math.log(2)))
 
 
 def test_zero_weights_remove_terms() -> None:
     m, _ = tiny("model.cycle_weight=0", "model.kl_cycle_weight=0", "model.recon_weight=0")
     m.train()
-    loss, logs = m.compute_loss("gen", images())
-    assert set(logs) == {"gen/adv_a", "gen/adv_b", "gen/kl_a", "gen/kl_b", "gen/total"}
+    loss, logs = m.phases["gen"].loss(images())
+    assert set(logs) == {"adv_a", "adv_b", "kl_a", "kl_b"}
     loss.backward()
 
 
@@ -207,23 +200,25 @@ def test_zero_weights_remove_terms() -> None:
 
 def test_domain_adaptation_mode_trains_a_classifier_on_the_shared_code() -> None:
     plain, _ = tiny()
-    assert not plain.uses_labels and "cls" not in plain.nets
-    with pytest.raises(NiceganError, match="cls_weight"):
-        plain.classify(images()["a"], "a")
+    assert not isinstance(plain, ClassifierModel) and "cls" not in plain.nets
+    assert not hasattr(plain, "classify"), "the classify capability exists in domain-adaptation mode only"
 
     m, cfg = tiny("model.cls_weight=10")
-    assert m.uses_labels and m.phases == {"dis": ("dis_a", "dis_b"), "gen": ("gen", "cls")}
-    assert m.generator_names == ("gen", "cls")
-    assert UNIT.phases["gen"] == ("gen",), "the class-level phases stay those of translation"
+    assert isinstance(m, ClassifierModel)
+    assert {k: p.nets for k, p in m.phases.items()} == {"dis": ("dis_a", "dis_b"), "gen": ("gen", "cls")}
+    assert m.inference_nets == m.translation_nets() == ("gen", "cls")
+    for other in (plain, tiny()[0]):  # a plain model's phases stay those of translation
+        assert other.phases["gen"].nets == ("gen",) and other.translation_nets() == ("gen",)
+        assert not isinstance(other, ClassifierModel)
     opts = build_optimizers(m, cfg.train)
     b = images()
     before = copy.deepcopy(m.nets["cls"].state_dict())
     dis_before = copy.deepcopy(m.nets["dis_a"].state_dict())
     m.train()
     for name, net in m.nets.items():
-        net.requires_grad_(name in m.phases["gen"])
-    loss, logs = m.compute_loss("gen", b)
-    assert "gen/cls_a" in logs
+        net.requires_grad_(name in m.phases["gen"].nets)
+    loss, logs = m.phases["gen"].loss(b)
+    assert "cls_a" in logs
     loss.backward()
     assert all(p.grad is not None for p in m.nets["cls"].parameters())
     opts["gen"].step()
@@ -236,7 +231,7 @@ def test_domain_adaptation_mode_trains_a_classifier_on_the_shared_code() -> None
             assert logits.shape == (2, 10) and torch.isfinite(logits).all()
             torch.testing.assert_close(logits, m.nets["cls"](m.encode(b[domain], domain)))
     with pytest.raises(NiceganError, match="a_label"):
-        m.train().compute_loss("gen", {"a": b["a"], "b": b["b"]})
+        m.train().phases["gen"].loss({"a": b["a"], "b": b["b"]})
 
 
 def test_domain_adaptation_head_sees_the_layout_of_the_code() -> None:
@@ -267,7 +262,7 @@ def test_domain_adaptation_head_sees_the_layout_of_the_code() -> None:
 ])
 def test_config_errors_name_the_key(overrides: list[str], key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        RunConfig.from_dict(apply_overrides({"model": {"name": "unit"}}, TINY + overrides))
+        resolve_config({}, tiny_overrides("unit", *overrides))
 
 
 def test_check_input_size() -> None:
@@ -288,26 +283,4 @@ def test_presets() -> None:
     assert digits.model.img_size == 32 and digits.data.root == "builtin:digits" and not digits.data.flip
     assert digits.model.cls_weight == 0 and digits.model.generator == "COCOResGen2"
     da = resolve_config("unit-digits-da")
-    assert da.model.cls_weight > 0 and UNIT(da.model).uses_labels
-
-
-# --- contract (tests/test_models.py) and the training loop ---------------------------------------------------------
-
-
-def test_contract_translate() -> None:
-    test_models.test_translate_shapes_and_range("unit")
-
-
-def test_contract_phases() -> None:
-    test_models.test_each_phase_updates_only_its_nets("unit")
-
-
-def test_contract_state_dict_round_trip() -> None:
-    test_models.test_state_dict_round_trip_gives_identical_outputs("unit")
-
-
-def test_noise_resumes_exactly(tiny_data: Path, tmp_path: Path) -> None:
-    """1 step + resume + 1 step == 2 steps: the latent noise comes from the checkpointed global RNG."""
-    cfg = resolve_config("unit", TINY + ["data.resize_margin=4", "train.batch_size=2", "train.max_steps=2",
-                                         "train.sample_every=0", "data.num_workers=0", f"data.root={tiny_data}"])
-    straight_and_resumed(cfg, tmp_path, stop_at=1)
+    assert da.model.cls_weight > 0 and isinstance(UNIT(da.model), ClassifierModel)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -19,7 +20,8 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from nicegan.errors import ConfigError
-from nicegan.registry import get_model_class
+from nicegan.models import get_model_class
+from nicegan.models.base import ModelConfig
 
 DEFAULT_MODEL = "nicegan"
 
@@ -92,7 +94,7 @@ class RunConfig:
     """A whole run: model name and config, data and training settings."""
 
     model_name: str = DEFAULT_MODEL
-    model: Any = None
+    model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -125,8 +127,7 @@ class RunConfig:
 
     def validate(self) -> None:
         for part in (self.model, self.data, self.train):
-            if hasattr(part, "validate"):
-                part.validate()
+            part.validate()
 
 
 def _plain(x: Any) -> Any:
@@ -270,19 +271,27 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``section.key=value`` strings (values parsed as YAML scalars or flow lists) to a copy of ``d``."""
+#: one override: ``"section.key=value"`` (the value parsed as a YAML scalar or flow list, as typed on a command
+#: line) or ``("section.key", value)`` (the value used as it is, e.g. a path that must not be parsed)
+Override = str | tuple[str, Any]
+
+
+def apply_overrides(d: dict[str, Any], overrides: Iterable[Override]) -> dict[str, Any]:
+    """Apply overrides (see :data:`Override`) to a copy of the config dict ``d``."""
     out = copy.deepcopy(d)
     for item in overrides:
-        key, sep, raw = item.partition("=")
+        if isinstance(item, str):
+            key, sep, raw = item.partition("=")
+            try:
+                value = yaml.safe_load(raw) if raw.strip() else ""
+            except yaml.YAMLError:
+                value = raw
+        else:
+            (key, value), sep, raw = item, "=", ""
         key = key.strip()
         parts = key.split(".")
         if not sep or len(parts) != 2 or not all(parts):
             raise ConfigError(f"override {item!r} must look like section.key=value (e.g. train.max_steps=1000)")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
         section = out.setdefault(parts[0], {})
         if not isinstance(section, dict):
             raise ConfigError(f"override {item!r}: config section {parts[0]!r} is not a mapping")
@@ -290,6 +299,8 @@ def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     return out
 
 
-def resolve_config(name_or_path: str, overrides: list[str] | None = None) -> RunConfig:
-    """Preset or YAML file, then overrides, validated into a :class:`RunConfig`."""
-    return RunConfig.from_dict(apply_overrides(load_config_dict(name_or_path), overrides or []))
+def resolve_config(source: str | Mapping[str, Any], overrides: Iterable[Override] = ()) -> RunConfig:
+    """The one way to a :class:`RunConfig`: a preset name, a YAML file or a config dict (e.g. a checkpoint's),
+    then overrides, validated."""
+    d = load_config_dict(source) if isinstance(source, str) else dict(source)
+    return RunConfig.from_dict(apply_overrides(d, overrides))

@@ -1,8 +1,13 @@
-"""Inference: load a checkpoint's generators and translate single images or whole folders, batched, without grads."""
+"""Inference: load a checkpoint's translation nets; translate batches, single images or whole folders without grads.
+
+:func:`translate_batches` is the one batched-translation loop: ``translate``, the evaluation, the digits metrics,
+the analyses and the demo all translate through it.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,14 +16,14 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from nicegan.config import RunConfig
+from nicegan import checkpoint
+from nicegan.config import RunConfig, resolve_config
 from nicegan.data.images import ImageDecodeError, list_files, load_rgb
 from nicegan.data.transforms import tensor_to_pil, test_transform
 from nicegan.errors import CheckpointError, ConfigError, NiceganError
-from nicegan.models.base import TranslationModel, check_direction
-from nicegan.registry import create_model
-from nicegan.training.checkpoint import load_checkpoint
-from nicegan.training.state import load_nets, resolve_device
+from nicegan.models import create_model
+from nicegan.models.base import HeatmapModel, TranslationModel, check_direction
+from nicegan.runtime import resolve_device
 from nicegan.visual import heatmap_images
 
 log = logging.getLogger("nicegan")
@@ -26,31 +31,56 @@ log = logging.getLogger("nicegan")
 OUTPUT_FORMATS = ("png", "jpg")
 
 
-def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> tuple[TranslationModel, RunConfig, int]:
+def load_model(checkpoint_path: str | Path,
+               device: str | torch.device = "cpu") -> tuple[TranslationModel, RunConfig, int]:
     """Rebuild the model recorded in a checkpoint (file or run folder) and load its translation nets.
 
     Returns ``(model in eval mode on device, run config, training step)``.
     """
-    ck = load_checkpoint(checkpoint)
+    ck = checkpoint.load(checkpoint_path)
     try:
-        cfg = RunConfig.from_dict(ck["config"])
+        cfg = resolve_config(ck.config)
     except ConfigError as e:
-        raise CheckpointError(f"{ck['path']} holds a config this nicegan cannot use ({e})") from None
+        raise CheckpointError(f"{ck.path} holds a config this nicegan cannot use ({e})") from None
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     model = create_model(cfg.model_name, cfg.model)
-    load_nets(model, ck["nets"], names=model.generator_names, where=ck["path"])
-    return model.to(dev).eval(), cfg, int(ck["step"])
+    checkpoint.load_nets(model.nets, ck.nets, names=model.translation_nets(), where=ck.path, model=cfg.model_name)
+    return model.to(dev).eval(), cfg, ck.step
 
 
-def no_grad_context(model: TranslationModel) -> AbstractContextManager:
+def inference_context(model: TranslationModel) -> AbstractContextManager:
     """``inference_mode`` (fastest), or ``no_grad`` for models whose translation optimises (CoGAN's inversion)."""
     return torch.no_grad() if model.translation_needs_grad else torch.inference_mode()
 
 
-def translate_tensor(model: TranslationModel, x: Tensor, direction: str) -> Tensor:
-    """Translate a batch in [-1, 1] (any device handling is the caller's); output clamped to [-1, 1]."""
-    with no_grad_context(model):
-        return model.translate(x, check_direction(direction)).clamp(-1, 1)
+def translate_batches(model: TranslationModel, batches: Iterable[Tensor], direction: str, *, heatmap: bool = False,
+                      diagnostics: dict[str, float] | None = None) -> Iterator[tuple[Tensor, Tensor | None]]:
+    """Translate each batch (N x C x S x S in [-1, 1], any device) on the model's device, in eval mode, without
+    gradients; yields ``(translation clamped to [-1, 1], heatmap or None)`` per batch.
+
+    ``heatmap`` also yields the model's attention maps (models with the heatmap capability). ``diagnostics``, if
+    given, receives the image-weighted means of the model's ``translate_diagnostics`` (e.g. CoGAN's inversion
+    error). The model's train/eval mode is restored afterwards.
+    """
+    check_direction(direction)
+    if heatmap and not isinstance(model, HeatmapModel):
+        raise NiceganError(f"the {model.name} model has no attention heatmap")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    done = 0
+    try:
+        for x in batches:
+            x = x.to(device)
+            with inference_context(model):
+                y = model.translate(x, direction).clamp(-1, 1)
+                h = model.heatmap(x, direction) if heatmap else None
+            if diagnostics is not None:
+                model.accumulate_diagnostics(diagnostics, done, len(x))
+            done += len(x)
+            yield y, h
+    finally:
+        model.train(was_training)
 
 
 @dataclass
@@ -72,7 +102,7 @@ def _output_names(files: list[Path], root: Path | None, ext: str) -> list[Path]:
 
 def translate_paths(model: TranslationModel, input_path: Path, output_dir: Path, direction: str, size: int,
                     keep_size: bool = False, heatmap: bool = False, batch_size: int = 8, fmt: str = "png",
-                    device: torch.device | None = None, progress: bool | None = None) -> TranslateReport:
+                    progress: bool | None = None) -> TranslateReport:
     """Translate an image file or every image below a folder into ``output_dir``, keeping relative names.
 
     Inputs of any size are resized to ``size`` x ``size`` for the network; outputs are written at that size, or
@@ -92,28 +122,40 @@ def translate_paths(model: TranslationModel, input_path: Path, output_dir: Path,
     files, root = ([input_path], None) if input_path.is_file() else (list_files(input_path), input_path)
     if not files:
         raise NiceganError(f"no files in {input_path}")
-    device = device or next(model.parameters()).device
     output_dir = Path(output_dir).expanduser()
     outputs = [output_dir / r for r in _output_names(files, root, fmt)]
     inputs_resolved = {f.resolve() for f in files}
     for o in outputs:
         if o.resolve() in inputs_resolved:
             raise NiceganError(f"refusing to overwrite the input image {o}; choose another --output folder")
-    if heatmap and not model.has_heatmap:
+    if heatmap and not isinstance(model, HeatmapModel):
         raise NiceganError(f"the {model.name} model has no attention heatmap (--heatmap)")
 
     report = TranslateReport()
-    pending: list[tuple[Path, Path, Image.Image]] = []
+    group: list[tuple[Path, Image.Image]] = []  # (output path, input image) of the batch being translated
+    group_x = torch.empty(0)  # and its network input
 
-    def flush() -> None:
-        if not pending:
-            return
-        x = torch.stack([test_transform(img, size) for _, _, img in pending]).to(device)
-        with no_grad_context(model):
-            y = model.translate(x, direction).clamp(-1, 1)
-            heat = heatmap_images(model.heatmap(x, direction), size, under=x) if heatmap else None
-        model.accumulate_diagnostics(report.diagnostics, len(report.written), len(pending))
-        for k, (_, dst, img) in enumerate(pending):
+    def batches() -> Iterator[Tensor]:
+        # translate_batches pulls one batch, then yields its result: ``group`` is always that batch's images.
+        nonlocal group, group_x
+        bar_off = None if progress is None else not progress  # None: automatic (only on a terminal)
+        pending: list[tuple[Path, Image.Image]] = []
+        for src, dst in tqdm(list(zip(files, outputs, strict=True)), desc="translating", unit="img",
+                             disable=bar_off):
+            try:
+                pending.append((dst, load_rgb(src)))
+            except ImageDecodeError as e:
+                log.warning("skipping %s: %s", src, e)
+                report.skipped.append((src, str(e)))
+            if len(pending) == batch_size or (pending and src == files[-1]):
+                group, pending = pending, []
+                group_x = torch.stack([test_transform(img, size) for _, img in group])
+                yield group_x
+
+    model.check_input_size(size)
+    for y, h in translate_batches(model, batches(), direction, heatmap=heatmap, diagnostics=report.diagnostics):
+        heat = heatmap_images(h, size, under=group_x.to(h.device)) if h is not None else None
+        for k, (dst, img) in enumerate(group):
             out = tensor_to_pil(y[k])
             if keep_size and out.size != img.size:
                 out = out.resize(img.size, Image.Resampling.BICUBIC)
@@ -125,21 +167,6 @@ def translate_paths(model: TranslationModel, input_path: Path, output_dir: Path,
                 if keep_size and hm.size != img.size:
                     hm = hm.resize(img.size, Image.Resampling.BICUBIC)
                 hm.save(dst.with_name(f"{dst.stem}_heatmap.png"))
-        pending.clear()
-
-    model.check_input_size(size)
-    bar_off = None if progress is None else not progress  # None: automatic (only on a terminal)
-    for src, dst in tqdm(list(zip(files, outputs, strict=True)), desc="translating", unit="img", disable=bar_off):
-        try:
-            img = load_rgb(src)
-        except ImageDecodeError as e:
-            log.warning("skipping %s: %s", src, e)
-            report.skipped.append((src, str(e)))
-            continue
-        pending.append((src, dst, img))
-        if len(pending) == batch_size:
-            flush()
-    flush()
     if not report.written:
         raise NiceganError(f"no usable images in {input_path} ({len(report.skipped)} file(s) could not be decoded)")
     if report.skipped:

@@ -1,10 +1,16 @@
-"""Process-level performance settings (applied by the command line, available to library users)."""
+"""Process-level settings: memory allocator tuning (applied by the command line), devices and seeding."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import random
 import sys
+
+import numpy as np
+import torch
+
+from nicegan.errors import ConfigError
 
 _TUNED = False
 
@@ -35,3 +41,19 @@ def tune_malloc() -> bool:
     ok = mallopt(m_mmap_threshold, 1 << 30) == 1 and mallopt(m_trim_threshold, (1 << 31) - 1) == 1
     _TUNED = ok
     return ok
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; an explicit ``cuda`` without a GPU is a config error."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device is {spec} but no CUDA device is available (use --device cpu)")
+    return torch.device(spec)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's (CPU and CUDA) global generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

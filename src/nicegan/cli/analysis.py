@@ -65,7 +65,7 @@ def _load_images(path: Path, n: int | None = None) -> list:
 
 
 def run_heatmaps(args: argparse.Namespace) -> int:
-    from nicegan.analysis import heatmap_grid, save_png
+    from nicegan.evaluation.analysis import heatmap_grid, save_png
     from nicegan.inference import load_model
 
     model, cfg, _ = load_model(args.checkpoint, args.device)
@@ -76,8 +76,8 @@ def run_heatmaps(args: argparse.Namespace) -> int:
 
 
 def run_latents(args: argparse.Namespace) -> int:
-    from nicegan.analysis import encode_images, latent_analysis, save_tsne_plot
     from nicegan.data import open_domain
+    from nicegan.evaluation.analysis import encode_images, latent_analysis, save_tsne_plot
     from nicegan.inference import load_model
 
     model, cfg, step = load_model(args.checkpoint, args.device)
@@ -101,7 +101,7 @@ def run_latents(args: argparse.Namespace) -> int:
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
-    from nicegan.analysis import interpolation_grid, save_png
+    from nicegan.evaluation.analysis import interpolation_grid, save_png
     from nicegan.inference import load_model
 
     model, cfg, _ = load_model(args.checkpoint, args.device)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import TYPE_CHECKING, Any
 
-from nicegan.training.loop import TrainResult
+if TYPE_CHECKING:  # the training loop is imported only by the commands that train
+    from nicegan.training.loop import TrainResult
 
 log = logging.getLogger("nicegan")
 
@@ -68,12 +70,18 @@ def add_fast_paths(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cudnn-benchmark", action="store_const", const=True, help="cuDNN autotuning (GPU)")
 
 
-def fast_path_values(args: argparse.Namespace) -> dict[str, object]:
-    """The fast-path flags given on the command line, as train.* config values."""
-    return {k: getattr(args, k) for k in FAST_PATH_FLAGS if getattr(args, k, None) is not None}
+def fast_path_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The fast-path flags given on the command line, as ``train.*`` config values."""
+    return {f"train.{k}": getattr(args, k) for k in FAST_PATH_FLAGS if getattr(args, k, None) is not None}
 
 
-def report_training(result: TrainResult, command_hint: str = "") -> None:
+def shortcut_overrides(values: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Shortcut flags (``--max-steps`` ...) as config overrides; flags not given (None) are left out. The values
+    are used as typed, never parsed (a data path stays a string)."""
+    return [(key, value) for key, value in values.items() if value is not None]
+
+
+def report_training(result: TrainResult) -> None:
     """Summarise a finished (or stopped) training call for the user."""
     if result.interrupted:
         log.info("stopped at step %d; checkpoint %s; continue with: nicegan resume %s",

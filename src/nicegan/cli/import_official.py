@@ -31,9 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nicegan.checkpoint import LATEST, checkpoint_dir, write
     from nicegan.errors import NiceganError
-    from nicegan.official import convert_official
-    from nicegan.training.checkpoint import LATEST, atomic_save, checkpoint_dir
+    from nicegan.training.official import convert_official
 
     ckpt = convert_official(args.official, light=args.light, img_size=args.img_size, config=args.config,
                             overrides=args.set, data_root=args.data)
@@ -44,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
         out = checkpoint_dir(out) / LATEST
     elif out.exists():
         raise NiceganError(f"{out} exists; refusing to overwrite it")
-    atomic_save(ckpt, out)
-    m = ckpt["config"]["model"]
+    write(ckpt, out)
+    m = ckpt.config["model"]
     log.info("wrote %s: nicegan %s, img_size %d, ch %d, n_res %d, n_dis %d, step %d", out,
-             "light" if m["light"] else "full", m["img_size"], m["ch"], m["n_res"], m["n_dis"], ckpt["step"])
+             "light" if m["light"] else "full", m["img_size"], m["ch"], m["n_res"], m["n_dis"], ckpt.step)
     return 0

@@ -70,8 +70,7 @@ def run_folders(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from nicegan.data import DIGITS
-    from nicegan.evaluation.translation import evaluate_model
+    from nicegan.evaluation import EvalContext, evaluate
     from nicegan.inference import load_model
     from nicegan.metrics import FeatureExtractor, get_protocol, resolve_weights
     from nicegan.training.logging import RunLogger
@@ -81,19 +80,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     ext = FeatureExtractor(get_protocol(args.protocol), resolve_weights(args.inception_weights), args.device,
                            args.batch_size)
     directions = ("a2b", "b2a") if args.direction == "both" else (args.direction,)
-    diagnostics: dict[str, dict[str, float]] = {}
-    results = evaluate_model(model, root, ext, directions, limit=args.limit, progress=args.progress,
-                             diagnostics=diagnostics)
+    out = evaluate(EvalContext(model, root, directions, limit=args.limit, progress=args.progress, extractor=ext))
     if args.kid_subsets or args.kid_subset_size:
         log.warning("--kid-subsets/--kid-subset-size apply to eval-folders only; evaluate uses the protocol's")
+    results, diagnostics = out["fid_kid"]["results"], out["fid_kid"]["diagnostics"]
     record: dict = {"checkpoint": str(args.checkpoint), "step": step, "data": root, "protocol": args.protocol,
                     "weights": ext.weights.identity, "results": {d: r.to_dict() for d, r in results.items()}}
     if diagnostics:  # e.g. CoGAN's inversion error: how faithful the translations' latent codes are
         record["diagnostics"] = diagnostics
-    if root == DIGITS:
-        from nicegan.evaluation.digits import adaptation_accuracy, label_preservation
-
-        record["label_preservation"] = {**label_preservation(model), **adaptation_accuracy(model)}
+    accuracies = {**out.get("label_preservation", {}), **out.get("adaptation_accuracy", {})}
+    if accuracies:
+        record["label_preservation"] = accuracies
     run_dir = _run_dir_of(Path(args.checkpoint))
     if run_dir is not None:
         RunLogger(run_dir, tensorboard=False).write({"event": "evaluate", **record})

@@ -37,7 +37,7 @@ def model_info(name: str, img_size: int | None = None, light: bool | None = None
     import torch
 
     from nicegan.errors import ConfigError
-    from nicegan.registry import get_model_class
+    from nicegan.models.registry import get_model_class
 
     cls = get_model_class(name)
     cfg = cls.config_class()
@@ -59,7 +59,7 @@ def model_info(name: str, img_size: int | None = None, light: bool | None = None
 
 
 def run(args: argparse.Namespace) -> int:
-    from nicegan.registry import list_models
+    from nicegan.models.registry import list_models
 
     presets = presets_by_model()
     rows = []

@@ -12,9 +12,10 @@ from nicegan.cli.common import (
     non_negative_int,
     positive_int,
     report_training,
+    shortcut_overrides,
 )
-from nicegan.config import RunConfig, apply_overrides, list_presets, load_config_dict
-from nicegan.data import DIGITS
+from nicegan.config import RunConfig, list_presets, resolve_config
+from nicegan.data.digits import DIGITS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,18 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Preset/file + --set + shortcut flags -> validated RunConfig."""
     name = args.config or ("digits" if args.data == DIGITS else "nicegan-light")
-    d = apply_overrides(load_config_dict(name), args.set)
-    d.setdefault("data", {})
-    d.setdefault("train", {})
-    if args.data is not None:
-        d["data"]["root"] = args.data  # set directly: a path must not go through YAML parsing
-    if args.strict:
-        d["data"]["strict"] = True
-    for key, value in (("max_steps", args.max_steps), ("seed", args.seed), ("device", args.device)):
-        if value is not None:
-            d["train"][key] = value
-    d["train"].update(fast_path_values(args))
-    return RunConfig.from_dict(d)
+    shortcuts = {"data.root": args.data, "data.strict": True if args.strict else None, "train.max_steps":
+                 args.max_steps, "train.seed": args.seed, "train.device": args.device, **fast_path_values(args)}
+    return resolve_config(name, [*args.set, *shortcut_overrides(shortcuts)])
 
 
 def run(args: argparse.Namespace) -> int:

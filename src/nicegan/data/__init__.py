@@ -15,10 +15,10 @@ from torch.utils.data import DataLoader
 from nicegan.data.digits import BUILTIN_PREFIX, DIGITS, load_digits_pair
 from nicegan.data.images import checked_image_files
 from nicegan.data.sources import ArraySource, FolderSource, ImageSource
-from nicegan.data.stream import EvalDataset, StreamSampler, UnpairedStream
+from nicegan.data.stream import StreamSampler, UnpairedStream
 from nicegan.errors import DataError
 
-__all__ = ["open_domain", "build_train_loader", "EvalDataset", "ImageSource", "ArraySource", "FolderSource",
+__all__ = ["open_domain", "build_train_loader", "ImageSource", "ArraySource", "FolderSource",
            "DIGITS", "is_builtin"]
 
 

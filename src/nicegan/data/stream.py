@@ -21,7 +21,7 @@ from torch.utils.data import Dataset, Sampler
 
 from nicegan.data.images import ImageDecodeError
 from nicegan.data.sources import ImageSource
-from nicegan.data.transforms import test_transform, train_transform
+from nicegan.data.transforms import train_transform
 from nicegan.errors import DataError
 
 log = logging.getLogger("nicegan")
@@ -99,15 +99,3 @@ class StreamSampler(Sampler[int]):
     def __len__(self) -> int:
         return 2**62
 
-
-class EvalDataset(Dataset):
-    """A source under the test transform: item ``i`` is ``(image tensor, i)``."""
-
-    def __init__(self, src: ImageSource, size: int) -> None:
-        self.src, self.size = src, size
-
-    def __len__(self) -> int:
-        return len(self.src)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return test_transform(self.src.load(i), self.size), i

@@ -20,10 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nicegan.data.digits import DigitsPair, load_digits_pair
+from nicegan.data.digits import DIGITS, DigitsPair, load_digits_pair
 from nicegan.data.sources import ArraySource
 from nicegan.data.transforms import test_transform
-from nicegan.models.base import TranslationModel
+from nicegan.evaluation.registry import EvalContext, register_metric
+from nicegan.inference import translate_batches
+from nicegan.models.base import ClassifierModel, TranslationModel
 
 
 def _block(c_in: int, c_out: int) -> list[nn.Module]:
@@ -97,16 +99,25 @@ def digit_classifier(domain: str) -> DigitClassifier:
     return train_classifier(source_tensor(src), src.labels)
 
 
-@torch.no_grad()
 def translate_all(model: TranslationModel, images: Tensor, direction: str, batch: int = 200) -> Tensor:
     """Translate a stack of images in batches on the model's device; returns CPU tensors in [-1, 1]."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    out = torch.cat([model.translate(images[k:k + batch].to(device), direction).clamp(-1, 1).float().cpu()
-                     for k in range(0, len(images), batch)])
-    model.train(was_training)
-    return out
+    return torch.cat([y.float().cpu() for y, _ in translate_batches(model, images.split(batch), direction)])
+
+
+def _on_digits(ctx: EvalContext) -> bool:
+    return ctx.data_root == DIGITS
+
+
+@register_metric("label_preservation", applies=_on_digits)
+def label_preservation_metric(ctx: EvalContext) -> dict[str, float]:
+    """Label preservation of the translations on the digits test splits, with the untranslated baselines."""
+    return label_preservation(ctx.model)
+
+
+@register_metric("adaptation_accuracy", applies=lambda ctx: _on_digits(ctx) and isinstance(ctx.model, ClassifierModel))
+def adaptation_accuracy_metric(ctx: EvalContext) -> dict[str, float]:
+    """Domain adaptation: accuracy of the model's own classifier on both digits test splits."""
+    return adaptation_accuracy(ctx.model)
 
 
 def label_preservation(model: TranslationModel, pair: DigitsPair | None = None) -> dict[str, float]:
@@ -130,25 +141,25 @@ def label_preservation(model: TranslationModel, pair: DigitsPair | None = None) 
     return out
 
 
-@torch.no_grad()
 def adaptation_accuracy(model: TranslationModel, pair: DigitsPair | None = None) -> dict[str, float]:
     """Domain adaptation: accuracy of the model's own classifier (trained on labelled A only) on both test splits.
 
-    Only for models in a domain-adaptation mode (``model.uses_labels``, with a ``classify(x, domain)`` method: CoGAN's
-    classifier on the shared discriminator layers, UNIT's on the shared latent code); empty otherwise.
+    Only for models with the classifier capability (CoGAN's head on the shared discriminator layers, UNIT's on the
+    shared latent code, in their domain-adaptation modes); empty otherwise.
     """
-    if not getattr(model, "uses_labels", False) or not hasattr(model, "classify"):
+    if not isinstance(model, ClassifierModel):
         return {}
     pair = pair or load_digits_pair()
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     out = {}
-    for dom in "AB":
-        src = pair.split("test", dom)
-        x = source_tensor(src, model.cfg.img_size)
-        pred = torch.cat([model.classify(x[k:k + 500].to(device), dom.lower()).argmax(1).cpu()
-                          for k in range(0, len(x), 500)])
-        out[f"digits/adaptation_accuracy_{dom.lower()}"] = float((pred.numpy() == src.labels).mean())
+    with torch.no_grad():
+        for dom in "AB":
+            src = pair.split("test", dom)
+            x = source_tensor(src, model.cfg.img_size)
+            pred = torch.cat([model.classify(x[k:k + 500].to(device), dom.lower()).argmax(1).cpu()
+                              for k in range(0, len(x), 500)])
+            out[f"digits/adaptation_accuracy_{dom.lower()}"] = float((pred.numpy() == src.labels).mean())
     model.train(was_training)
     return out

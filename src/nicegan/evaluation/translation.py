@@ -1,4 +1,4 @@
-"""FID/KID of a model's translations: translate one domain's test split in memory, compare with the other's.
+"""The ``fid_kid`` metric: translate one domain's test split in memory, compare with the other domain's real images.
 
 A->B translates every ``testA`` image (at the model's size) and compares the fakes, as the 8-bit images they would
 be saved as, with the real ``testB`` images at their own size (official protocol: real test images are not resized
@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
+from torch import Tensor
 
 from nicegan.data import open_domain
 from nicegan.data.sources import ArraySource, FolderSource, ImageSource
 from nicegan.data.transforms import tensor_to_uint8, test_transform
 from nicegan.errors import NiceganError
+from nicegan.evaluation.registry import EvalContext, register_metric
+from nicegan.inference import translate_batches
 from nicegan.metrics import MetricResult, compare_features
 from nicegan.metrics.features import FeatureExtractor, folder_signature
 from nicegan.models.base import TranslationModel
@@ -45,54 +48,54 @@ def real_features(ext: FeatureExtractor, src: ImageSource, root: str, split: str
     return ext.cached(source_signature(src, root, split, domain), compute)[0]
 
 
-@torch.no_grad()
+def source_batches(src: ImageSource, size: int, n: int, batch_size: int = 16) -> Iterator[Tensor]:
+    """The first ``n`` images of a source as network inputs (test transform), ``batch_size`` at a time."""
+    for k in range(0, n, batch_size):
+        yield torch.stack([test_transform(src.load(i), size) for i in range(k, min(k + batch_size, n))])
+
+
 def translated_images(model: TranslationModel, src: ImageSource, direction: str, batch_size: int = 16,
                       limit: int | None = None, diagnostics: dict[str, float] | None = None) -> Iterator[Image.Image]:
-    """Translations of a source's images as 8-bit RGB images (model in eval mode on its device).
-
-    If ``diagnostics`` is given, it receives the image-weighted means of the model's ``translate_diagnostics``
-    (e.g. CoGAN's inversion error) over everything translated.
-    """
-    device = next(model.parameters()).device
-    size = model.cfg.img_size
+    """Translations of a source's images as 8-bit RGB images (``diagnostics``: see
+    :func:`~nicegan.inference.translate_batches`)."""
     n = len(src) if limit is None else min(limit, len(src))
-    for k in range(0, n, batch_size):
-        x = torch.stack([test_transform(src.load(i), size) for i in range(k, min(k + batch_size, n))]).to(device)
-        y = model.translate(x, direction).clamp(-1, 1)
-        if diagnostics is not None:
-            model.accumulate_diagnostics(diagnostics, k, len(x))
+    batches = source_batches(src, model.cfg.img_size, n, batch_size)
+    for y, _ in translate_batches(model, batches, direction, diagnostics=diagnostics):
         for img in y:
             yield Image.fromarray(tensor_to_uint8(img))
 
 
-def evaluate_model(model: TranslationModel, data_root: str, ext: FeatureExtractor, directions: tuple[str, ...],
-                   split: str = "test", limit: int | None = None, progress: bool | None = None,
-                   cache_dir: Path | None = None,
-                   diagnostics: dict[str, dict[str, float]] | None = None) -> dict[str, MetricResult]:
-    """FID/KID per direction of ``model`` on ``data_root``'s ``split`` (restores the model's train/eval mode).
+def _fid_kid_scalars(outputs: dict[str, Any]) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for d, r in outputs["results"].items():
+        values.update({f"eval/fid_{d}": r.fid, f"eval/kid_x100_{d}": 100 * r.kid_mean})
+    return values
 
-    ``diagnostics``, if given, receives per direction the means of the model's translation diagnostics (only
-    models that report any, such as CoGAN's latent-inversion error).
+
+@register_metric("fid_kid", scalars=_fid_kid_scalars)
+def fid_kid(ctx: EvalContext) -> dict[str, Any]:
+    """FID/KID per direction of the translations of the test split against the other domain's real images.
+
+    Outputs: ``results`` (direction -> :class:`~nicegan.metrics.MetricResult`) and ``diagnostics`` (direction ->
+    image-weighted means of the model's translation diagnostics, for models that report any, such as CoGAN's
+    latent-inversion error).
     """
-    was_training = model.training
-    model.eval()
-    out: dict[str, MetricResult] = {}
-    try:
-        for direction in directions:
-            if direction not in DIRECTION_DOMAINS:
-                raise NiceganError(f"direction must be a2b, b2a or both, got {direction!r}")
-            src_dom, dst_dom = DIRECTION_DOMAINS[direction]
-            src = open_domain(data_root, split, src_dom, cache_dir=cache_dir)
-            dst = open_domain(data_root, split, dst_dom, cache_dir=cache_dir)
-            real = real_features(ext, dst, data_root, split, dst_dom, progress)
-            n = len(src) if limit is None else min(limit, len(src))
-            diag: dict[str, float] = {}
-            with torch.random.fork_rng(devices=[]):  # evaluation never moves a training run's random state
-                fake = ext.features(translated_images(model, src, direction, limit=limit, diagnostics=diag), total=n,
-                                    desc=f"inception fake {direction}", progress=progress)
-            out[direction] = compare_features(real, fake, ext.protocol, ext.weights)
-            if diagnostics is not None and diag:
-                diagnostics[direction] = diag
-    finally:
-        model.train(was_training)
-    return out
+    if ctx.extractor is None:
+        raise NiceganError("FID/KID need the Inception feature extractor (EvalContext.extractor)")
+    results: dict[str, MetricResult] = {}
+    diagnostics: dict[str, dict[str, float]] = {}
+    for direction in ctx.directions:
+        if direction not in DIRECTION_DOMAINS:
+            raise NiceganError(f"direction must be a2b, b2a or both, got {direction!r}")
+        src_dom, dst_dom = DIRECTION_DOMAINS[direction]
+        src = open_domain(ctx.data_root, ctx.split, src_dom, cache_dir=ctx.cache_dir)
+        dst = open_domain(ctx.data_root, ctx.split, dst_dom, cache_dir=ctx.cache_dir)
+        real = real_features(ctx.extractor, dst, ctx.data_root, ctx.split, dst_dom, ctx.progress)
+        n = len(src) if ctx.limit is None else min(ctx.limit, len(src))
+        diag: dict[str, float] = {}
+        fake = ctx.extractor.features(translated_images(ctx.model, src, direction, limit=ctx.limit, diagnostics=diag),
+                                      total=n, desc=f"inception fake {direction}", progress=ctx.progress)
+        results[direction] = compare_features(real, fake, ctx.extractor.protocol, ctx.extractor.weights)
+        if diag:
+            diagnostics[direction] = diag
+    return {"results": results, "diagnostics": diagnostics}

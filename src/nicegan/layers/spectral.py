@@ -60,10 +60,6 @@ class SpectralNormMixin(nn.Module):
         """One power-iteration step on ``u``, ``v`` (what a training-mode forward does before normalising)."""
         self._iterate()
 
-    def normalized_weight(self) -> Tensor:
-        """``W / sigma``; iterates first in training mode, exactly like the classic hook."""
-        return self._normalized()[0]
-
     def _normalized(self) -> tuple[Tensor, Tensor]:
         """``(W / sigma, sigma)``; iterates first in training mode, exactly like the classic hook.
 

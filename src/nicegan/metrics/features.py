@@ -123,10 +123,3 @@ def folder_signature(folder: Path, files: list[Path]) -> str:
         h.update(f"{f.relative_to(folder).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
-
-def iter_tensor_images(x: torch.Tensor) -> Iterator[Image.Image]:
-    """Images in [-1, 1] (N x 3 x H x W) as the 8-bit RGB images they would be saved as."""
-    from nicegan.data.transforms import tensor_to_uint8
-
-    for img in x:
-        yield Image.fromarray(tensor_to_uint8(img))

@@ -68,16 +68,15 @@ class Protocol:
     kid_subset_size: int
     kid_seed: int
     kid_scale: float  # reported KID = MMD^2 x scale
-    description: str
 
 
 PROTOCOLS: dict[str, Protocol] = {
-    "paper": Protocol("paper", _paper, 50, 1000, 0, 100.0,
-                      "NICE-GAN's metric script / pytorch-fid 0.3.0: bilinear resize (no antialias), KID x 100"),
-    "torch-fidelity": Protocol("torch-fidelity", _torch_fidelity, 100, 1000, 2020, 1.0,
-                               "torch-fidelity 0.4.0: TF1-compatible bilinear resize, (x - 128) / 128"),
-    "clean": Protocol("clean", _clean, 100, 1000, 0, 1.0,
-                      "clean-fid 0.1.35 clean mode: PIL bicubic resize in float, (x - 128) / 128"),
+    # NICE-GAN's metric script / pytorch-fid 0.3.0: bilinear resize (no antialias), KID x 100
+    "paper": Protocol("paper", _paper, 50, 1000, 0, 100.0),
+    # torch-fidelity 0.4.0: TF1-compatible bilinear resize, (x - 128) / 128
+    "torch-fidelity": Protocol("torch-fidelity", _torch_fidelity, 100, 1000, 2020, 1.0),
+    # clean-fid 0.1.35 clean mode: PIL bicubic resize in float, (x - 128) / 128
+    "clean": Protocol("clean", _clean, 100, 1000, 0, 1.0),
 }
 
 

@@ -33,8 +33,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from nicegan.checkpoint import atomic_save, read_torch_file
 from nicegan.errors import NiceganError
-from nicegan.training.checkpoint import atomic_save, read_torch_file
 
 ORIGINAL_NAME = "pt_inception-2015-12-05-6726825d.pth"
 ORIGINAL_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + ORIGINAL_NAME

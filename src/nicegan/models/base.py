@@ -1,53 +1,84 @@
-"""The model contract: models own the maths, the training loop owns the mechanics.
+"""The model contract: models own the maths, the training step owns the mechanics.
 
-A model is an ``nn.Module`` whose networks live in ``self.nets`` (an ``nn.ModuleDict``). It declares its training
-phases, in update order, each with the networks that phase's optimizer updates; the loop freezes everything else
-for that phase (gradients still flow *through* frozen networks into the phase's ones), zeroes, backpropagates and
-steps. Nothing here knows about optimizers, checkpoints, devices or logging.
+A model is an ``nn.Module`` whose networks live in ``self.nets`` (an ``nn.ModuleDict``). In ``__init__`` it declares
+its training phases, in update order: each :class:`Phase` names the nets that phase's optimizer updates and the
+function computing its loss. The training step (:func:`nicegan.training.step.train_step`) freezes every other net
+for that phase (gradients still flow *through* frozen nets into the phase's ones), prefixes the loss terms with the
+phase name, adds ``<phase>/total``, detaches them for logging, backpropagates and steps. Nothing here knows about
+optimizers, checkpoints, devices or logging.
+
+What a model can do beyond translating is a capability, checked with ``isinstance`` against the small runtime
+protocols below: :class:`HeatmapModel` (CAM attention maps), :class:`LatentModel` (a latent code per domain),
+:class:`ClassifierModel` (a class head; its training batches carry ``a_label``) and :class:`StyleModel` (multimodal
+translation with style codes).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
-from nicegan.errors import NiceganError
+from nicegan.errors import ConfigError
 
 DIRECTIONS = ("a2b", "b2a")
+
+#: loss of one phase on a batch: the scalar to minimise and its named terms (without the phase prefix)
+LossFn = Callable[[dict[str, Tensor]], tuple[Tensor, dict[str, Tensor]]]
+
+
+@dataclass
+class ModelConfig:
+    """Fields every model config has; each model's config dataclass extends it with its own."""
+
+    img_size: int = 256  # training (and default translation) size, square
+    img_ch: int = 3  # channels the networks see (the toolkit's images are RGB)
+
+    #: the smallest overrides (``model.key=value``) that still build the real architecture: tests and smoke runs
+    tiny: ClassVar[dict[str, Any]] = {}
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first value the networks cannot be built with."""
+        for key in ("img_size", "img_ch"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"model.{key} must be >= 1, got {getattr(self, key)}")
+
+
+class Phase(NamedTuple):
+    """One optimisation phase of a training step."""
+
+    nets: tuple[str, ...]  # the nets this phase's optimizer updates (in parameter order)
+    loss: LossFn
+    after: Callable[[], None] | None = None  # called after the optimizer step (e.g. U-GAT-IT's rho clipping)
 
 
 class TranslationModel(nn.Module):
     """Base class of every registered image-to-image translation model.
 
-    Subclasses set the class attributes below, build ``self.nets`` in ``__init__(cfg)`` and implement
-    :meth:`compute_loss` and :meth:`translate`.
+    Subclasses set ``config_class``, build ``self.nets`` and ``self.phases`` in ``__init__(cfg)``, set
+    ``self.inference_nets`` when translation needs more than the default, and implement :meth:`translate`.
     """
 
     name: ClassVar[str] = ""
-    config_class: ClassVar[type]
-    #: phase name -> names of the nets whose parameters that phase updates; dict order is the update order.
-    phases: ClassVar[dict[str, tuple[str, ...]]] = {}
-    #: nets needed to translate (what inference loads); the rest is training-only.
-    generator_names: ClassVar[tuple[str, ...]] = ()
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
     #: True if :meth:`translate` optimises something (CoGAN's latent inversion): callers then use ``no_grad``, not
     #: ``inference_mode``, and the model enables gradients where it needs them.
     translation_needs_grad: ClassVar[bool] = False
-    #: True if :meth:`heatmap` returns attention maps (CAM models)
-    has_heatmap: ClassVar[bool] = False
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        cfg.validate()
         self.cfg = cfg
         self.nets = nn.ModuleDict()
+        #: phase name -> :class:`Phase`; dict order is the update order
+        self.phases: dict[str, Phase] = {}
+        #: the nets translation needs (what inference loads and exports); set by models that need fewer than all
+        self.inference_nets: tuple[str, ...] = ()
         #: facts about the last :meth:`translate` call worth reporting (e.g. an inversion's reconstruction error)
         self.translate_diagnostics: dict[str, float] = {}
-
-    @property
-    def uses_labels(self) -> bool:
-        """True if training batches must carry ``a_label``/``b_label`` (domain-adaptation modes)."""
-        return False
 
     def extra_state(self) -> dict[str, Any]:
         """Training state outside the nets' state dicts (e.g. an image pool), as plain tensors and containers.
@@ -59,30 +90,20 @@ class TranslationModel(nn.Module):
     def load_extra_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`extra_state` returned."""
 
-    # --- training -------------------------------------------------------------------------------------------
-    def compute_loss(self, phase: str, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """Loss to minimise in ``phase`` and a flat dict of detached scalar terms named ``"<phase>/<term>"``."""
-        raise NotImplementedError
-
-    def after_phase(self, phase: str) -> None:
-        """Called after the optimizer step of ``phase`` (for parameter constraints such as rho clipping)."""
-
     def phase_parameters(self, phase: str) -> list[nn.Parameter]:
         """Parameters updated in ``phase``, in a stable order (the order of the phase's nets)."""
-        return [p for name in self.phases[phase] for p in self.nets[name].parameters()]
+        return [p for name in self.phases[phase].nets for p in self.nets[name].parameters()]
 
-    # --- inference ------------------------------------------------------------------------------------------
     def translate(self, x: Tensor, direction: str) -> Tensor:
         """Translate images ``x`` (B x C x S x S in [-1, 1]) in ``direction`` (``"a2b"`` or ``"b2a"``)."""
         raise NotImplementedError
 
-    def encode(self, x: Tensor, domain: str) -> Tensor:
-        """Latent code of images ``x`` of ``domain`` ("a" or "b"), for models with a shared latent space."""
-        raise NiceganError(f"the {self.name} model has no latent encoder")
+    def check_input_size(self, size: int) -> None:
+        """Raise :class:`~nicegan.errors.ConfigError` if translation cannot run on ``size`` x ``size`` inputs."""
 
-    def decode(self, z: Tensor, domain: str) -> Tensor:
-        """Images of ``domain`` decoded from latent codes ``z`` (models with a shared latent space)."""
-        raise NiceganError(f"the {self.name} model has no latent decoder")
+    def visuals(self, x: Tensor, direction: str) -> dict[str, Tensor]:
+        """Rows of a sample grid for source images ``x``; images in [-1, 1], heatmaps B x 1 x h x w."""
+        return {"real": x, "fake": self.translate(x, direction)}
 
     def accumulate_diagnostics(self, means: dict[str, float], done: int, n: int) -> None:
         """Fold the last :meth:`translate` call's ``translate_diagnostics`` (``n`` images) into ``means``, the
@@ -90,22 +111,64 @@ class TranslationModel(nn.Module):
         for key, value in self.translate_diagnostics.items():
             means[key] = (means.get(key, 0.0) * done + value * n) / (done + n)
 
-    def check_input_size(self, size: int) -> None:
-        """Raise :class:`~nicegan.errors.ConfigError` if translation cannot run on ``size`` x ``size`` inputs."""
-
-    def heatmap(self, x: Tensor, direction: str) -> Tensor | None:
-        """Attention heatmap (B x 1 x h x w) that drives the translation of ``x``, or None if the model has none."""
-        return None
-
-    def visuals(self, x: Tensor, direction: str) -> dict[str, Tensor]:
-        """Rows of a sample grid for source images ``x``; images in [-1, 1], heatmaps B x 1 x h x w."""
-        return {"real": x, "fake": self.translate(x, direction)}
-
     @torch.no_grad()
     def num_parameters(self, net: str | None = None) -> int:
         """Number of parameters of one net, or of all nets."""
         module = self.nets if net is None else self.nets[net]
         return sum(p.numel() for p in module.parameters())
+
+    def translation_nets(self) -> tuple[str, ...]:
+        """The nets translation needs: ``inference_nets``, or every net if the model did not narrow it."""
+        return self.inference_nets or tuple(self.nets)
+
+
+# --- capabilities ------------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class HeatmapModel(Protocol):
+    """A model whose translation is driven by an attention map (the CAM models)."""
+
+    def heatmap(self, x: Tensor, direction: str) -> Tensor:
+        """Attention heatmap (B x 1 x h x w) that drives the translation of ``x``."""
+        ...
+
+
+@runtime_checkable
+class LatentModel(Protocol):
+    """A model with a latent code per domain (encoders and decoders), for the latent analyses."""
+
+    def encode(self, x: Tensor, domain: str) -> Tensor:
+        """Latent codes of images ``x`` of ``domain`` (``"a"`` or ``"b"``)."""
+        ...
+
+    def decode(self, z: Tensor, domain: str) -> Tensor:
+        """Images of ``domain`` decoded from latent codes ``z``."""
+        ...
+
+
+@runtime_checkable
+class ClassifierModel(Protocol):
+    """A model with a class head trained on labelled domain A (domain adaptation): its batches carry labels."""
+
+    def classify(self, x: Tensor, domain: str) -> Tensor:
+        """Class logits (B x classes) of images ``x`` of ``domain``."""
+        ...
+
+
+@runtime_checkable
+class StyleModel(Protocol):
+    """A multimodal model: a translation is a content code plus a style code of the target domain."""
+
+    style_dim: int
+
+    def translate(self, x: Tensor, direction: str, style: Tensor | None = None) -> Tensor:
+        """Translate ``x`` with style codes ``style`` (B x style_dim; None: drawn from the prior)."""
+        ...
+
+    def encode_style(self, x: Tensor, domain: str) -> Tensor:
+        """Style codes (B x style_dim) of images ``x`` of ``domain`` (example-guided translation)."""
+        ...
 
 
 def check_direction(direction: str) -> str:

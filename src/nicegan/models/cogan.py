@@ -41,7 +41,7 @@ Deliberate deviations from the official code:
    4x4 s2 deconvs halving the width, 3x3 output deconv; 5x5 then 3x3 s2 convs doubling from ``dis_ch`` to 2x2, an FC
    ``dis_fc`` and the logits, all with BN + bias + PReLU). Sharing follows the spec's estimate of the paper's
    appendix: the last up-sampling stage and the output layer of G, and the first two convs of D, are per domain.
-   No dropout (the PyTorch port has none).
+   No dropout (the PyTorch port has none). Preset ``cogan-faces`` (64 px photos, e.g. the README's cat2dog row).
 5. The discriminator has two logits and a 2-class softmax CE as the official (equal to BCE on their difference); the
    CE is averaged per domain and the two domains' terms are averaged, which equals the official mean over the
    concatenated pair. The DA classifier loss reuses the real-A features of the adversarial pass (the port runs
@@ -68,12 +68,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nicegan.errors import ConfigError, NiceganError
-from nicegan.models.base import TranslationModel, check_direction
-from nicegan.registry import register_model
+from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
+from nicegan.models.registry import register_model
 
 
 @dataclass
-class CoGANConfig:
+class CoGANConfig(ModelConfig):
     """CoGAN architecture, losses and latent-inversion settings (PyTorch-port digits defaults at 32 px RGB).
 
     The official 28 px MNIST configuration is ``img_size=28, img_ch=1``.
@@ -97,8 +97,11 @@ class CoGANConfig:
     invert_seed: int = 0  # seeds the initial z of the inversion
     visual_invert_steps: int = 10  # cheaper inversion for sample grids (one restart)
 
+    tiny = {"gen_ch": 32, "dis_ch": 4, "dis_fc": 16, "invert_steps": 3, "invert_restarts": 2, "visual_invert_steps": 2}
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` if the networks cannot be built at this size or a value is out of range."""
+        super().validate()
         for key in ("z_dim", "gen_ch", "dis_ch", "dis_fc", "num_classes", "invert_steps", "invert_restarts",
                     "visual_invert_steps"):
             if getattr(self, key) < 1:
@@ -284,23 +287,19 @@ class CoGAN(TranslationModel):
     """Coupled GANs trained D step then G step on fresh noise; translation by latent inversion."""
 
     config_class = CoGANConfig
-    phases = {"dis": ("dis",), "gen": ("gen",)}
-    generator_names = ("gen",)
     translation_needs_grad = True
 
     def __init__(self, cfg: CoGANConfig) -> None:
         super().__init__(cfg)
-        cfg.validate()
         self.nets["gen"] = CoGenerator(cfg)
         self.nets["dis"] = CoDiscriminator(cfg)
+        self.phases = {"dis": Phase(("dis",), self.dis_loss), "gen": Phase(("gen",), self.gen_loss)}
+        self.inference_nets = ("gen",)
         if cfg.cls_weight > 0:
             # The DA classifier is a head on the shared discriminator layers: inference (load_model, evaluate)
             # must load the discriminator too, or classify() would run on untrained weights.
-            self.generator_names = ("gen", "dis")
-
-    @property
-    def uses_labels(self) -> bool:
-        return self.cfg.cls_weight > 0
+            self.inference_nets = ("gen", "dis")
+            self.classify = self._classify  # the ClassifierModel capability exists in this mode only
 
     # --- channel adaptation: the toolkit's images are RGB ------------------------------------------------------
     def _net_in(self, x: Tensor) -> Tensor:
@@ -313,41 +312,41 @@ class CoGAN(TranslationModel):
         return torch.randn(n, self.cfg.z_dim, device=like.device, dtype=like.dtype)  # global RNG (checkpointed)
 
     # --- training -------------------------------------------------------------------------------------------
-    def compute_loss(self, phase: str, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    def dis_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Discriminator step on fresh noise (and, in DA mode, the source classifier and feature matching)."""
         real_a, real_b = self._net_in(batch["a"]), self._net_in(batch["b"])
         gen, dis, w = self.nets["gen"], self.nets["dis"], self.cfg
         z = self._noise(real_a.shape[0], real_a)  # fresh noise per phase, as the port
-        if phase == "dis":
-            with torch.no_grad():
-                fake_a, fake_b = gen(z)
-            real_la, real_lb, real_fa, _ = dis(real_a, real_b)
-            fake_la, fake_lb, fake_fa, fake_fb = dis(fake_a, fake_b)
-            adv_a = _ce(real_la, 1) + _ce(fake_la, 0)
-            adv_b = _ce(real_lb, 1) + _ce(fake_lb, 0)
-            loss = 0.5 * (adv_a + adv_b)  # = the port's CE means over the concatenated pair
-            logs = {"dis/adv_a": adv_a, "dis/adv_b": adv_b}
-            if w.cls_weight > 0:
-                if "a_label" not in batch:
-                    raise NiceganError("CoGAN domain adaptation (model.cls_weight > 0) needs labelled A batches")
-                cls_logits = dis.classifier(real_fa[:, :, None, None]).flatten(1)
-                cls = F.cross_entropy(cls_logits, batch["a_label"])
-                loss = loss + w.cls_weight * cls
-                logs["dis/cls_a"] = cls
-                logs["dis/cls_acc_a"] = (cls_logits.argmax(1) == batch["a_label"]).float().mean()
-            if w.feat_weight > 0:
-                # The port: MSELoss(f_a - f_b, 0) * feature size = per-sample squared distance, batch mean.
-                feat = (fake_fa - fake_fb).square().sum(1).mean()
-                loss = loss + w.feat_weight * feat
-                logs["dis/feat"] = feat
-        elif phase == "gen":
-            fake_la, fake_lb, _, _ = dis(*gen(z))
-            adv_a, adv_b = _ce(fake_la, 1), _ce(fake_lb, 1)
-            loss = 0.5 * (adv_a + adv_b)
-            logs = {"gen/adv_a": adv_a, "gen/adv_b": adv_b}
-        else:
-            raise KeyError(f"unknown phase {phase!r}")
-        logs[f"{phase}/total"] = loss
-        return loss, {k: v.detach() for k, v in logs.items()}
+        with torch.no_grad():
+            fake_a, fake_b = gen(z)
+        real_la, real_lb, real_fa, _ = dis(real_a, real_b)
+        fake_la, fake_lb, fake_fa, fake_fb = dis(fake_a, fake_b)
+        adv_a = _ce(real_la, 1) + _ce(fake_la, 0)
+        adv_b = _ce(real_lb, 1) + _ce(fake_lb, 0)
+        loss = 0.5 * (adv_a + adv_b)  # = the port's CE means over the concatenated pair
+        logs = {"adv_a": adv_a, "adv_b": adv_b}
+        if w.cls_weight > 0:
+            if "a_label" not in batch:
+                raise NiceganError("CoGAN domain adaptation (model.cls_weight > 0) needs labelled A batches")
+            cls_logits = dis.classifier(real_fa[:, :, None, None]).flatten(1)
+            cls = F.cross_entropy(cls_logits, batch["a_label"])
+            loss = loss + w.cls_weight * cls
+            logs["cls_a"] = cls
+            logs["cls_acc_a"] = (cls_logits.argmax(1) == batch["a_label"]).float().mean()
+        if w.feat_weight > 0:
+            # The port: MSELoss(f_a - f_b, 0) * feature size = per-sample squared distance, batch mean.
+            feat = (fake_fa - fake_fb).square().sum(1).mean()
+            loss = loss + w.feat_weight * feat
+            logs["feat"] = feat
+        return loss, logs
+
+    def gen_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Generator step on fresh noise: both coupled fakes should be judged real."""
+        real_a = self._net_in(batch["a"])
+        z = self._noise(real_a.shape[0], real_a)
+        fake_la, fake_lb, _, _ = self.nets["dis"](*self.nets["gen"](z))
+        adv_a, adv_b = _ce(fake_la, 1), _ce(fake_lb, 1)
+        return 0.5 * (adv_a + adv_b), {"adv_a": adv_a, "adv_b": adv_b}
 
     # --- latent inversion -----------------------------------------------------------------------------------
     def invert(self, x: Tensor, domain: str, steps: int | None = None, restarts: int | None = None) -> Tensor:
@@ -414,7 +413,7 @@ class CoGAN(TranslationModel):
         """Images of ``domain`` generated from ``z`` (B x z_dim)."""
         return self._net_out(self.nets["gen"].decode(z, domain))
 
-    def classify(self, x: Tensor, domain: str) -> Tensor:
+    def _classify(self, x: Tensor, domain: str) -> Tensor:
         """Digit-class logits of images ``x`` of ``domain`` from the DA head (``domain`` "b": official classify_b)."""
         return self.nets["dis"].classify(self._net_in(x), domain)
 

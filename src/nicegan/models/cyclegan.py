@@ -52,16 +52,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nicegan.errors import ConfigError
-from nicegan.models.base import TranslationModel, check_direction
-from nicegan.registry import register_model
+from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
+from nicegan.models.registry import register_model
 
 
 @dataclass
-class CycleGANConfig:
+class CycleGANConfig(ModelConfig):
     """CycleGAN architecture and loss weights (official ``cycle_gan`` defaults at 256 px)."""
 
-    img_size: int = 256
-    img_ch: int = 3
     ngf: int = 64  # generator base width (official --ngf)
     ndf: int = 64  # discriminator base width (official --ndf)
     n_blocks: int = 9  # ResNet blocks: resnet_9blocks at 256 px; the official choice for 128 px is 6
@@ -73,9 +71,12 @@ class CycleGANConfig:
     lambda_b: float = 10.0  # cycle B -> A -> B (official --lambda_B)
     lambda_identity: float = 0.5  # identity weight relative to lambda_a / lambda_b: 0.5 x 10 = 5 effective
 
+    tiny = {"img_size": 32, "ngf": 4, "ndf": 4, "n_blocks": 1}
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` if the networks cannot be built or run at this size."""
-        for key in ("img_size", "img_ch", "ngf", "ndf"):
+        super().validate()
+        for key in ("ngf", "ndf"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"model.{key} must be >= 1, got {getattr(self, key)}")
         for key in ("n_blocks", "n_layers_d", "pool_size"):
@@ -241,12 +242,9 @@ class CycleGAN(TranslationModel):
     """CycleGAN: generator phase (discriminators frozen), then discriminator phase with image pools."""
 
     config_class = CycleGANConfig
-    phases = {"gen": ("gen_a2b", "gen_b2a"), "dis": ("dis_a", "dis_b")}
-    generator_names = ("gen_a2b", "gen_b2a")
 
     def __init__(self, cfg: CycleGANConfig) -> None:
         super().__init__(cfg)
-        cfg.validate()
         # Official construction (and init) order: G_A, G_B, D_A (judges B), D_B (judges A).
         built: dict[str, nn.Module] = {}
         for name in ("gen_a2b", "gen_b2a"):
@@ -257,6 +255,9 @@ class CycleGAN(TranslationModel):
             init_normal(built[name], cfg.init_gain)
         for name in ("gen_a2b", "gen_b2a", "dis_a", "dis_b"):
             self.nets[name] = built[name]
+        self.phases = {"gen": Phase(("gen_a2b", "gen_b2a"), self.gen_loss),
+                       "dis": Phase(("dis_a", "dis_b"), self.dis_loss)}
+        self.inference_nets = ("gen_a2b", "gen_b2a")
         # pool_a holds fake A images (official fake_A_pool) for dis_a; pool_b holds fake B images for dis_b.
         self.pool_a = ImagePool(cfg.pool_size)
         self.pool_b = ImagePool(cfg.pool_size)
@@ -273,56 +274,56 @@ class CycleGAN(TranslationModel):
         self.pool_a.load(state.get("pool_a", torch.empty(0)), device)
         self.pool_b.load(state.get("pool_b", torch.empty(0)), device)
 
-    def compute_loss(self, phase: str, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    def gen_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Generator phase (discriminators frozen): adversarial, cycle and identity terms."""
         real_a, real_b = batch["a"], batch["b"]
         gen_a2b, gen_b2a = self.nets["gen_a2b"], self.nets["gen_b2a"]
         dis_a, dis_b = self.nets["dis_a"], self.nets["dis_b"]
         w = self.cfg
         logs: dict[str, Tensor] = {}
-        if phase == "gen":
-            # Official forward order: fake_B, rec_A, fake_A, rec_B, then the identity images.
-            fake_b = gen_a2b(real_a)
-            rec_a = gen_b2a(fake_b) if w.lambda_a else None
-            fake_a = gen_b2a(real_b)
-            rec_b = gen_a2b(fake_a) if w.lambda_b else None
-            self._fakes = (real_a, real_b, fake_a.detach(), fake_b.detach())
-            terms: list[Tensor] = []  # summed in the official order: G_A, G_B, cycle_A, cycle_B, idt_A, idt_B
-            if w.adv_weight:
-                logs["gen/adv_b"] = _mse(dis_b(fake_b), 1.0)  # official loss_G_A
-                logs["gen/adv_a"] = _mse(dis_a(fake_a), 1.0)  # official loss_G_B
-                terms += [w.adv_weight * logs["gen/adv_b"], w.adv_weight * logs["gen/adv_a"]]
-            if rec_a is not None:
-                logs["gen/cycle_a"] = F.l1_loss(rec_a, real_a)
-                terms.append(w.lambda_a * logs["gen/cycle_a"])
-            if rec_b is not None:
-                logs["gen/cycle_b"] = F.l1_loss(rec_b, real_b)
-                terms.append(w.lambda_b * logs["gen/cycle_b"])
-            if w.lambda_identity:
-                # G_A(B) should leave B images unchanged (weight lambda_idt * lambda_B), G_B(A) A images.
-                if w.lambda_b:
-                    logs["gen/identity_b"] = F.l1_loss(gen_a2b(real_b), real_b)
-                    terms.append(w.lambda_identity * w.lambda_b * logs["gen/identity_b"])
-                if w.lambda_a:
-                    logs["gen/identity_a"] = F.l1_loss(gen_b2a(real_a), real_a)
-                    terms.append(w.lambda_identity * w.lambda_a * logs["gen/identity_a"])
-            loss = sum(terms[1:], terms[0]) if terms else real_a.new_zeros(())
-        elif phase == "dis":
-            cached, self._fakes = self._fakes, None
-            if cached is not None and cached[0] is real_a and cached[1] is real_b:
-                fake_a, fake_b = cached[2], cached[3]
-            else:  # called without this batch's generator phase: translate with the current generators
-                with torch.no_grad():
-                    fake_b, fake_a = gen_a2b(real_a), gen_b2a(real_b)
-            # Official order: D_A (our dis_b) queries the B pool first, then D_B (dis_a) the A pool.
-            fake_b = self.pool_b.query(fake_b)
-            logs["dis/adv_b"] = 0.5 * (_mse(dis_b(real_b), 1.0) + _mse(dis_b(fake_b), 0.0))
-            fake_a = self.pool_a.query(fake_a)
-            logs["dis/adv_a"] = 0.5 * (_mse(dis_a(real_a), 1.0) + _mse(dis_a(fake_a), 0.0))
-            loss = logs["dis/adv_b"] + logs["dis/adv_a"]
-        else:
-            raise KeyError(f"unknown phase {phase!r}")
-        logs[f"{phase}/total"] = loss
-        return loss, {k: v.detach() for k, v in logs.items()}
+        # Official forward order: fake_B, rec_A, fake_A, rec_B, then the identity images.
+        fake_b = gen_a2b(real_a)
+        rec_a = gen_b2a(fake_b) if w.lambda_a else None
+        fake_a = gen_b2a(real_b)
+        rec_b = gen_a2b(fake_a) if w.lambda_b else None
+        self._fakes = (real_a, real_b, fake_a.detach(), fake_b.detach())
+        terms: list[Tensor] = []  # summed in the official order: G_A, G_B, cycle_A, cycle_B, idt_A, idt_B
+        if w.adv_weight:
+            logs["adv_b"] = _mse(dis_b(fake_b), 1.0)  # official loss_G_A
+            logs["adv_a"] = _mse(dis_a(fake_a), 1.0)  # official loss_G_B
+            terms += [w.adv_weight * logs["adv_b"], w.adv_weight * logs["adv_a"]]
+        if rec_a is not None:
+            logs["cycle_a"] = F.l1_loss(rec_a, real_a)
+            terms.append(w.lambda_a * logs["cycle_a"])
+        if rec_b is not None:
+            logs["cycle_b"] = F.l1_loss(rec_b, real_b)
+            terms.append(w.lambda_b * logs["cycle_b"])
+        if w.lambda_identity:
+            # G_A(B) should leave B images unchanged (weight lambda_idt * lambda_B), G_B(A) A images.
+            if w.lambda_b:
+                logs["identity_b"] = F.l1_loss(gen_a2b(real_b), real_b)
+                terms.append(w.lambda_identity * w.lambda_b * logs["identity_b"])
+            if w.lambda_a:
+                logs["identity_a"] = F.l1_loss(gen_b2a(real_a), real_a)
+                terms.append(w.lambda_identity * w.lambda_a * logs["identity_a"])
+        return (sum(terms[1:], terms[0]) if terms else real_a.new_zeros(())), logs
+
+    def dis_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Discriminator phase: LSGAN (halved) on real images and pooled fakes of this step's generator phase."""
+        real_a, real_b = batch["a"], batch["b"]
+        dis_a, dis_b = self.nets["dis_a"], self.nets["dis_b"]
+        cached, self._fakes = self._fakes, None
+        if cached is not None and cached[0] is real_a and cached[1] is real_b:
+            fake_a, fake_b = cached[2], cached[3]
+        else:  # called without this batch's generator phase: translate with the current generators
+            with torch.no_grad():
+                fake_b, fake_a = self.nets["gen_a2b"](real_a), self.nets["gen_b2a"](real_b)
+        # Official order: D_A (our dis_b) queries the B pool first, then D_B (dis_a) the A pool.
+        fake_b = self.pool_b.query(fake_b)
+        adv_b = 0.5 * (_mse(dis_b(real_b), 1.0) + _mse(dis_b(fake_b), 0.0))
+        fake_a = self.pool_a.query(fake_a)
+        adv_a = 0.5 * (_mse(dis_a(real_a), 1.0) + _mse(dis_a(fake_a), 0.0))
+        return adv_b + adv_a, {"adv_b": adv_b, "adv_a": adv_a}
 
     def _gens(self, direction: str) -> tuple[nn.Module, nn.Module]:
         """(generator into the target domain, generator back into the source domain)."""

@@ -43,16 +43,14 @@ from torch import Tensor, nn
 
 from nicegan.errors import ConfigError
 from nicegan.layers import ILN, ResnetAdaILNBlock, SNConv2d, SNLinear
-from nicegan.models.base import TranslationModel, check_direction
-from nicegan.registry import register_model
+from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
+from nicegan.models.registry import register_model
 
 
 @dataclass
-class NiceGANConfig:
-    """NICE-GAN architecture and loss weights (official defaults)."""
+class NiceGANConfig(ModelConfig):
+    """NICE-GAN architecture and loss weights (official defaults; ``img_size`` 256, ``img_ch`` 3)."""
 
-    img_size: int = 256
-    img_ch: int = 3
     ch: int = 64  # base width of generator and discriminator
     n_res: int = 6  # AdaILN residual blocks in the generator
     n_dis: int = 7  # discriminator depth parameter (official n_layers)
@@ -62,13 +60,15 @@ class NiceGANConfig:
     cycle_weight: float = 10.0
     recon_weight: float = 10.0
 
+    tiny = {"img_size": 32, "ch": 4, "n_res": 1, "n_dis": 6, "global_downsamples": 1}
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` if the networks cannot be built or run at this size."""
+        super().validate()
         if self.n_dis < 6:
             raise ConfigError(f"model.n_dis must be >= 6 (the official discriminator fails below 6), got {self.n_dis}")
-        for key in ("img_size", "img_ch", "ch"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"model.{key} must be >= 1, got {getattr(self, key)}")
+        if self.ch < 1:
+            raise ConfigError(f"model.ch must be >= 1, got {self.ch}")
         if self.n_res < 0 or self.global_downsamples < 0:
             raise ConfigError("model.n_res and model.global_downsamples must be >= 0")
         if self.img_size % 4:
@@ -221,18 +221,16 @@ class NiceGAN(TranslationModel):
     """NICE-GAN with decoupled training: D step (encoders trained), then G step (encoders frozen)."""
 
     config_class = NiceGANConfig
-    phases = {"dis": ("dis_a", "dis_b"), "gen": ("gen_a2b", "gen_b2a")}
-    generator_names = ("gen_a2b", "gen_b2a", "dis_a", "dis_b")  # translation needs the encoders
-    has_heatmap = True
 
     def __init__(self, cfg: NiceGANConfig) -> None:
         super().__init__(cfg)
-        cfg.validate()
         # Official construction order gen2B, gen2A, disA, disB: a seeded build draws the same initial weights.
         for name in ("gen_a2b", "gen_b2a"):
             self.nets[name] = Generator(cfg.img_ch, cfg.ch, cfg.n_res, cfg.img_size, cfg.light)
         for name in ("dis_a", "dis_b"):
             self.nets[name] = Discriminator(cfg.img_ch, cfg.ch, cfg.n_dis, cfg.global_downsamples)
+        self.phases = {"dis": Phase(("dis_a", "dis_b"), self.dis_loss),
+                       "gen": Phase(("gen_a2b", "gen_b2a"), self.gen_loss)}
 
     def _adv_dis(self, real: tuple[Tensor, ...], fake: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
         # (local, global, cam) logits; LSGAN with targets 1 (real) and 0 (fake).
@@ -241,48 +239,46 @@ class NiceGAN(TranslationModel):
         cam = _mse(real[2], 1.0) + _mse(fake[2], 0.0)
         return glob, cam, loc
 
-    def compute_loss(self, phase: str, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    def dis_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Discriminator (and encoder) step: LSGAN on the global, local and CAM logits of both domains."""
+        real_a, real_b = batch["a"], batch["b"]
+        dis_a, dis_b = self.nets["dis_a"], self.nets["dis_b"]
+        real_la, real_ga, real_cam_a, _, z_a = dis_a(real_a)
+        real_lb, real_gb, real_cam_b, _, z_b = dis_b(real_b)
+        with torch.no_grad():  # the official code computes these with grad and detaches them
+            fake_a2b, fake_b2a = self.nets["gen_a2b"](z_a), self.nets["gen_b2a"](z_b)
+        fake_la, fake_ga, fake_cam_a, _, _ = dis_a(fake_b2a)
+        fake_lb, fake_gb, fake_cam_b, _, _ = dis_b(fake_a2b)
+        ga, cam_a, la = self._adv_dis((real_la, real_ga, real_cam_a), (fake_la, fake_ga, fake_cam_a))
+        gb, cam_b, lb = self._adv_dis((real_lb, real_gb, real_cam_b), (fake_lb, fake_gb, fake_cam_b))
+        w = self.cfg.adv_weight
+        loss = w * (ga + cam_a + la) + w * (gb + cam_b + lb)
+        return loss, {"global_a": ga, "cam_a": cam_a, "local_a": la, "global_b": gb, "cam_b": cam_b, "local_b": lb}
+
+    def gen_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Generator step (encoders frozen): adversarial, cycle and reconstruction terms of both domains."""
         real_a, real_b = batch["a"], batch["b"]
         dis_a, dis_b = self.nets["dis_a"], self.nets["dis_b"]
         gen_a2b, gen_b2a = self.nets["gen_a2b"], self.nets["gen_b2a"]
+        # Re-encode with the discriminators just updated in this iteration's D step.
+        z_a, _, _ = dis_a.encode(real_a)
+        dis_a.advance_heads()
+        z_b, _, _ = dis_b.encode(real_b)
+        dis_b.advance_heads()
+        fake_a2b, fake_b2a = gen_a2b(z_a), gen_b2a(z_b)
+        fake_la, fake_ga, fake_cam_a, _, fake_z_a = dis_a(fake_b2a)
+        fake_lb, fake_gb, fake_cam_b, _, fake_z_b = dis_b(fake_a2b)
+        fake_b2a2b, fake_a2b2a = gen_a2b(fake_z_a), gen_b2a(fake_z_b)
+        fake_a2a, fake_b2b = gen_b2a(z_a), gen_a2b(z_b)
+        adv_a = _mse(fake_ga, 1.0) + _mse(fake_cam_a, 1.0) + _mse(fake_la, 1.0)
+        adv_b = _mse(fake_gb, 1.0) + _mse(fake_cam_b, 1.0) + _mse(fake_lb, 1.0)
+        cycle_a, cycle_b = F.l1_loss(fake_a2b2a, real_a), F.l1_loss(fake_b2a2b, real_b)
+        recon_a, recon_b = F.l1_loss(fake_a2a, real_a), F.l1_loss(fake_b2b, real_b)
         w = self.cfg
-        if phase == "dis":
-            real_la, real_ga, real_cam_a, _, z_a = dis_a(real_a)
-            real_lb, real_gb, real_cam_b, _, z_b = dis_b(real_b)
-            with torch.no_grad():  # the official code computes these with grad and detaches them
-                fake_a2b, fake_b2a = gen_a2b(z_a), gen_b2a(z_b)
-            fake_la, fake_ga, fake_cam_a, _, _ = dis_a(fake_b2a)
-            fake_lb, fake_gb, fake_cam_b, _, _ = dis_b(fake_a2b)
-            ga, cam_a, la = self._adv_dis((real_la, real_ga, real_cam_a), (fake_la, fake_ga, fake_cam_a))
-            gb, cam_b, lb = self._adv_dis((real_lb, real_gb, real_cam_b), (fake_lb, fake_gb, fake_cam_b))
-            loss_a = w.adv_weight * (ga + cam_a + la)
-            loss_b = w.adv_weight * (gb + cam_b + lb)
-            loss = loss_a + loss_b
-            logs = {"dis/global_a": ga, "dis/cam_a": cam_a, "dis/local_a": la,
-                    "dis/global_b": gb, "dis/cam_b": cam_b, "dis/local_b": lb, "dis/total": loss}
-        elif phase == "gen":
-            # Re-encode with the discriminators just updated in this iteration's D step.
-            z_a, _, _ = dis_a.encode(real_a)
-            dis_a.advance_heads()
-            z_b, _, _ = dis_b.encode(real_b)
-            dis_b.advance_heads()
-            fake_a2b, fake_b2a = gen_a2b(z_a), gen_b2a(z_b)
-            fake_la, fake_ga, fake_cam_a, _, fake_z_a = dis_a(fake_b2a)
-            fake_lb, fake_gb, fake_cam_b, _, fake_z_b = dis_b(fake_a2b)
-            fake_b2a2b, fake_a2b2a = gen_a2b(fake_z_a), gen_b2a(fake_z_b)
-            fake_a2a, fake_b2b = gen_b2a(z_a), gen_a2b(z_b)
-            adv_a = _mse(fake_ga, 1.0) + _mse(fake_cam_a, 1.0) + _mse(fake_la, 1.0)
-            adv_b = _mse(fake_gb, 1.0) + _mse(fake_cam_b, 1.0) + _mse(fake_lb, 1.0)
-            cycle_a, cycle_b = F.l1_loss(fake_a2b2a, real_a), F.l1_loss(fake_b2a2b, real_b)
-            recon_a, recon_b = F.l1_loss(fake_a2a, real_a), F.l1_loss(fake_b2b, real_b)
-            loss_a = w.adv_weight * adv_a + w.cycle_weight * cycle_a + w.recon_weight * recon_a
-            loss_b = w.adv_weight * adv_b + w.cycle_weight * cycle_b + w.recon_weight * recon_b
-            loss = loss_a + loss_b
-            logs = {"gen/adv_a": adv_a, "gen/cycle_a": cycle_a, "gen/recon_a": recon_a,
-                    "gen/adv_b": adv_b, "gen/cycle_b": cycle_b, "gen/recon_b": recon_b, "gen/total": loss}
-        else:
-            raise KeyError(f"unknown phase {phase!r}")
-        return loss, {k: v.detach() for k, v in logs.items()}
+        loss_a = w.adv_weight * adv_a + w.cycle_weight * cycle_a + w.recon_weight * recon_a
+        loss_b = w.adv_weight * adv_b + w.cycle_weight * cycle_b + w.recon_weight * recon_b
+        return loss_a + loss_b, {"adv_a": adv_a, "cycle_a": cycle_a, "recon_a": recon_a,
+                                 "adv_b": adv_b, "cycle_b": cycle_b, "recon_b": recon_b}
 
     def _nets_for(self, direction: str) -> tuple[Discriminator, Generator, Generator]:
         """(source encoder, generator into the target domain, generator back into the source domain)."""

@@ -57,16 +57,14 @@ from torch import Tensor, nn
 
 from nicegan.errors import ConfigError
 from nicegan.layers import ILN, ResnetAdaILNBlock, SNConv2d, SNLinear, clip_rho
-from nicegan.models.base import TranslationModel, check_direction
-from nicegan.registry import register_model
+from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
+from nicegan.models.registry import register_model
 
 
 @dataclass
-class UGATITConfig:
+class UGATITConfig(ModelConfig):
     """U-GAT-IT architecture and loss weights (official defaults at 256 px)."""
 
-    img_size: int = 256
-    img_ch: int = 3
     ch: int = 64  # base width of generators and discriminators
     n_res: int = 4  # residual blocks in the encoder and AdaILN residual blocks in the decoder
     light: bool = True  # light MLP (global average pool) instead of the full flattening MLP
@@ -77,11 +75,13 @@ class UGATITConfig:
     identity_weight: float = 10.0
     cam_weight: float = 1000.0
 
+    tiny = {"img_size": 32, "ch": 4, "n_res": 1, "global_layers": 4, "local_layers": 3}
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` if the networks cannot be built or run at this size."""
-        for key in ("img_size", "img_ch", "ch"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"model.{key} must be >= 1, got {getattr(self, key)}")
+        super().validate()
+        if self.ch < 1:
+            raise ConfigError(f"model.ch must be >= 1, got {self.ch}")
         if self.n_res < 0:
             raise ConfigError(f"model.n_res must be >= 0, got {self.n_res}")
         if self.img_size % 4 or self.img_size < 8:
@@ -269,29 +269,28 @@ class UGATIT(TranslationModel):
     """U-GAT-IT: D step (four discriminators), then G step (two generators), then rho clipping."""
 
     config_class = UGATITConfig
-    # Official D_optim order disGA, disGB, disLA, disLB (so official Adam states map one to one).
-    phases = {"dis": ("dis_ga", "dis_gb", "dis_la", "dis_lb"), "gen": ("gen_a2b", "gen_b2a")}
-    generator_names = ("gen_a2b", "gen_b2a")
-    has_heatmap = True
 
     def __init__(self, cfg: UGATITConfig) -> None:
         super().__init__(cfg)
-        cfg.validate()
         # Official construction order genA2B, genB2A, disGA, disGB, disLA, disLB: seeded builds match.
         for name in ("gen_a2b", "gen_b2a"):
             self.nets[name] = Generator(cfg.img_ch, cfg.ch, cfg.n_res, cfg.img_size, cfg.light)
         for name, depth in (("dis_ga", cfg.global_layers), ("dis_gb", cfg.global_layers),
                             ("dis_la", cfg.local_layers), ("dis_lb", cfg.local_layers)):
             self.nets[name] = Discriminator(cfg.img_ch, cfg.ch, depth)
+        # Official D_optim order disGA, disGB, disLA, disLB (so official Adam states map one to one).
+        self.phases = {"dis": Phase(("dis_ga", "dis_gb", "dis_la", "dis_lb"), self.dis_loss),
+                       "gen": Phase(("gen_a2b", "gen_b2a"), self.gen_loss, after=self.clip_rho)}
+        self.inference_nets = ("gen_a2b", "gen_b2a")
 
-    def after_phase(self, phase: str) -> None:
+    def clip_rho(self) -> None:
         """After the generator step, clamp every ILN/AdaILN ``rho`` to [0, 1] (official ``RhoClipper``)."""
-        if phase == "gen":
-            for name in self.generator_names:
-                clip_rho(self.nets[name])
+        for name in self.inference_nets:
+            clip_rho(self.nets[name])
 
-    def _dis_step(self, real_a: Tensor, real_b: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        n = self.nets
+    def dis_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Discriminator step: LSGAN on the patch and CAM logits of the global and local discriminators."""
+        n, real_a, real_b = self.nets, batch["a"], batch["b"]
         with torch.no_grad():  # the official code builds the generators' graph here and never uses it
             fake_a2b = n["gen_a2b"](real_a)[0]
             fake_b2a = n["gen_b2a"](real_b)[0]
@@ -308,15 +307,14 @@ class UGATIT(TranslationModel):
                 r, f = real[kind + dom], fake[kind + dom]
                 adv = _mse(r[0], 1.0) + _mse(f[0], 0.0)  # LSGAN on the patch logits
                 cam = _mse(r[1], 1.0) + _mse(f[1], 0.0)  # LSGAN on the CAM logits
-                logs[f"dis/{scale}_{dom}"], logs[f"dis/{scale}_cam_{dom}"] = adv, cam
+                logs[f"{scale}_{dom}"], logs[f"{scale}_cam_{dom}"] = adv, cam
                 terms += [adv, cam]
             totals.append(self.cfg.adv_weight * sum(terms[1:], terms[0]))
-        loss = totals[0] + totals[1]
-        logs["dis/total"] = loss
-        return loss, logs
+        return totals[0] + totals[1], logs
 
-    def _gen_step(self, real_a: Tensor, real_b: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        n, w = self.nets, self.cfg
+    def gen_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Generator step: adversarial, cycle, identity and CAM terms of both domains."""
+        n, w, real_a, real_b = self.nets, self.cfg, batch["a"], batch["b"]
         fake_a2b, cam_a2b, _ = n["gen_a2b"](real_a)
         fake_b2a, cam_b2a, _ = n["gen_b2a"](real_b)
         logs: dict[str, Tensor] = {}
@@ -329,39 +327,28 @@ class UGATIT(TranslationModel):
                 g_logit, g_cam, _ = n[f"dis_g{dom}"](fake_x)
                 l_logit, l_cam, _ = n[f"dis_l{dom}"](fake_x)
                 adv = _mse(g_logit, 1.0) + _mse(g_cam, 1.0) + _mse(l_logit, 1.0) + _mse(l_cam, 1.0)
-                logs[f"gen/adv_{dom}"] = adv
+                logs[f"adv_{dom}"] = adv
                 parts.append(w.adv_weight * adv)
             if w.cycle_weight:
                 cycle = F.l1_loss(gen(fake_y)[0], real_x)  # X -> Y -> X
-                logs[f"gen/cycle_{dom}"] = cycle
+                logs[f"cycle_{dom}"] = cycle
                 parts.append(w.cycle_weight * cycle)
             if w.identity_weight or w.cam_weight:
                 # Identity mapping X -> X; without the identity term only its CAM logits are needed.
                 if w.identity_weight:
                     fake_xx, idt_cam, _ = gen(real_x)
                     identity = F.l1_loss(fake_xx, real_x)
-                    logs[f"gen/identity_{dom}"] = identity
+                    logs[f"identity_{dom}"] = identity
                     parts.append(w.identity_weight * identity)
                 else:
                     idt_cam = gen.attend(real_x)[1]
                 if w.cam_weight:
                     # The generator's CAM must tell its source domain (Y, target 1) from its own (X, target 0).
                     cam = _bce(fake_cam, 1.0) + _bce(idt_cam, 0.0)
-                    logs[f"gen/cam_{dom}"] = cam
+                    logs[f"cam_{dom}"] = cam
                     parts.append(w.cam_weight * cam)
             loss_parts.append(sum(parts[1:], parts[0]))
-        loss = loss_parts[0] + loss_parts[1]
-        logs["gen/total"] = loss
-        return loss, logs
-
-    def compute_loss(self, phase: str, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        if phase == "dis":
-            loss, logs = self._dis_step(batch["a"], batch["b"])
-        elif phase == "gen":
-            loss, logs = self._gen_step(batch["a"], batch["b"])
-        else:
-            raise KeyError(f"unknown phase {phase!r}")
-        return loss, {k: v.detach() for k, v in logs.items()}
+        return loss_parts[0] + loss_parts[1], logs
 
     def _gens(self, direction: str) -> tuple[Generator, Generator]:
         """(generator of ``direction``, generator of the opposite direction)."""

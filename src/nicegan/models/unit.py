@@ -37,7 +37,7 @@ N(0, 0.02), biases keep the PyTorch default.
 
 State-dict keys inside each net are the official ones: ``gen`` loads an official ``*_gen_*.pkl`` as is (its
 ``encode_A``, ``enc_shared``, ... keys); ``dis_a`` / ``dis_b`` take the official ``dis`` keys with ``model_A.`` /
-``model_B.`` renamed to ``model.``. ``gen.enc_a`` ... ``gen.dec_b`` are aliases of the official attribute names.
+``model_B.`` renamed to ``model.``.
 
 Deliberate deviations from the official code:
 
@@ -57,8 +57,8 @@ Deliberate deviations from the official code:
    layer over the whole flattened shared code) trained in the G step on labelled domain-A batches (``a_label``; the
    B labels are never used), so that a classifier learned on A applies to B through the shared latent space. In
    training it sees the code the decoders see (mu + noise), ``classify`` uses mu. In this mode the instance's
-   ``phases["gen"]`` and ``generator_names`` include ``cls``. This keeps one architecture for translation and
-   adaptation; DA numbers are therefore not the paper's setting.
+   ``phases["gen"]`` and ``inference_nets`` include ``cls``, and the model has the ``classify`` capability. This
+   keeps one architecture for translation and adaptation; DA numbers are therefore not the paper's setting.
 4. Small images: the number of D convs (``n_dis_layer``, official 6) and all block counts are configurable, with a
    ConfigError when a D conv would get an input smaller than 2x2 (``img_size < 2 ** n_dis_layer``).
 5. Seeded initial weights are not drawn in the official order (the official code builds D before G and redraws
@@ -79,18 +79,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nicegan.errors import ConfigError, NiceganError
-from nicegan.models.base import TranslationModel, check_direction
-from nicegan.registry import register_model
+from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
+from nicegan.models.registry import register_model
 
 GENERATORS = ("COCOResGen", "COCOResGen2")
 
 
 @dataclass
-class UNITConfig:
+class UNITConfig(ModelConfig):
     """UNIT architecture (official version_02 cat2tiger config at 256 px) and loss weights."""
 
-    img_size: int = 256
-    img_ch: int = 3
     generator: Literal["COCOResGen", "COCOResGen2"] = "COCOResGen"  # official generator class
     ch: int = 64  # generator base width; the latent has ch * 2 ** (n_enc_front_blk - 1) channels
     n_enc_front_blk: int = 3  # conv 7x7 + (n - 1) stride-2 convs; also the decoder's (n - 1) up-sampling stages
@@ -109,6 +107,8 @@ class UNITConfig:
     cls_weight: float = 0.0  # > 0: domain-adaptation classifier on the shared code (labelled domain A)
     n_classes: int = 10
 
+    tiny = {"img_size": 32, "ch": 4, "n_enc_res_blk": 1, "n_gen_res_blk": 1, "dis_ch": 4, "n_dis_layer": 3}
+
     @property
     def latent_ch(self) -> int:
         """Channels of the shared latent code."""
@@ -121,9 +121,10 @@ class UNITConfig:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` if the networks cannot be built or run at this size."""
+        super().validate()
         if self.generator not in GENERATORS:
             raise ConfigError(f"model.generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}")
-        for key in ("img_size", "img_ch", "ch", "dis_ch", "n_enc_front_blk", "n_dis_layer"):
+        for key in ("ch", "dis_ch", "n_enc_front_blk", "n_dis_layer"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"model.{key} must be >= 1, got {getattr(self, key)}")
         for key in ("n_enc_res_blk", "n_enc_shared_blk", "n_gen_shared_blk", "n_gen_res_blk"):
@@ -243,23 +244,6 @@ class SharedLatentGenerator(nn.Module):
         self.decode_B = decoder()
         init_conv_weights(self)
 
-    # Readable aliases (not separate modules: the state dict keeps the official names only).
-    @property
-    def enc_a(self) -> nn.Sequential:
-        return self.encode_A
-
-    @property
-    def enc_b(self) -> nn.Sequential:
-        return self.encode_B
-
-    @property
-    def dec_a(self) -> nn.Sequential:
-        return self.decode_A
-
-    @property
-    def dec_b(self) -> nn.Sequential:
-        return self.decode_B
-
     def encoder(self, domain: str) -> nn.Sequential:
         """The per-domain encoder of ``domain`` ("a" or "b")."""
         return self.encode_A if _domain(domain) == "a" else self.encode_B
@@ -328,52 +312,42 @@ class UNIT(TranslationModel):
     """UNIT (NIPS-paper version): shared-latent VAE-GANs with weight sharing, D step then G step."""
 
     config_class = UNITConfig
-    phases = {"dis": ("dis_a", "dis_b"), "gen": ("gen",)}
-    generator_names = ("gen",)
 
     def __init__(self, cfg: UNITConfig) -> None:
         super().__init__(cfg)
-        cfg.validate()
         self.nets["gen"] = SharedLatentGenerator(cfg)
         self.nets["dis_a"] = COCODis(cfg.img_ch, cfg.dis_ch, cfg.n_dis_layer)
         self.nets["dis_b"] = COCODis(cfg.img_ch, cfg.dis_ch, cfg.n_dis_layer)
+        trained_with_gen: tuple[str, ...] = ("gen",)
         if cfg.cls_weight > 0:
             # Domain-adaptation mode: the classifier is trained with the generator and needed to classify.
             self.nets["cls"] = LatentClassifier(cfg.latent_ch, cfg.latent_size, cfg.n_classes)
-            self.phases = {"dis": ("dis_a", "dis_b"), "gen": ("gen", "cls")}
-            self.generator_names = ("gen", "cls")
-
-    @property
-    def uses_labels(self) -> bool:
-        return self.cfg.cls_weight > 0
+            trained_with_gen = ("gen", "cls")
+            self.classify = self._classify  # the ClassifierModel capability exists in this mode only
+        self.phases = {"dis": Phase(("dis_a", "dis_b"), self.dis_loss), "gen": Phase(trained_with_gen, self.gen_loss)}
+        self.inference_nets = trained_with_gen
 
     # --- training -----------------------------------------------------------------------------------------------
-    def compute_loss(self, phase: str, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    def dis_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Discriminator step: BCE on real images and the generator's translations."""
         real_a, real_b = batch["a"], batch["b"]
         na, nb = real_a.shape[0], real_b.shape[0]
         gen: SharedLatentGenerator = self.nets["gen"]
-        dis_a, dis_b = self.nets["dis_a"], self.nets["dis_b"]
-        w = self.cfg
-        if phase == "dis":
-            with torch.no_grad():  # only the translations are scored; D's loss never reaches the generator
-                mu = gen.enc_shared(torch.cat([gen.encode_A(real_a), gen.encode_B(real_b)]))
-                h = gen.dec_shared(gen.noise(mu))
-                fake_ab, fake_ba = gen.decode_B(h[:na]), gen.decode_A(h[na:])
-            # One pass over real and fake stacked, as the official code (no batch statistics in D).
-            out_a = dis_a(torch.cat([real_a, fake_ba]))
-            out_b = dis_b(torch.cat([real_b, fake_ab]))
-            adv_a = _bce(out_a[:na], 1.0) + _bce(out_a[na:], 0.0)
-            adv_b = _bce(out_b[:nb], 1.0) + _bce(out_b[nb:], 0.0)
-            loss = w.adv_weight * (adv_a + adv_b)
-            logs = {"dis/adv_a": adv_a, "dis/adv_b": adv_b, "dis/total": loss}
-        elif phase == "gen":
-            loss, logs = self._gen_loss(gen, real_a, real_b, batch.get("a_label"))
-        else:
-            raise KeyError(f"unknown phase {phase!r}")
-        return loss, {k: v.detach() for k, v in logs.items()}
+        with torch.no_grad():  # only the translations are scored; D's loss never reaches the generator
+            mu = gen.enc_shared(torch.cat([gen.encode_A(real_a), gen.encode_B(real_b)]))
+            h = gen.dec_shared(gen.noise(mu))
+            fake_ab, fake_ba = gen.decode_B(h[:na]), gen.decode_A(h[na:])
+        # One pass over real and fake stacked, as the official code (no batch statistics in D).
+        out_a = self.nets["dis_a"](torch.cat([real_a, fake_ba]))
+        out_b = self.nets["dis_b"](torch.cat([real_b, fake_ab]))
+        adv_a = _bce(out_a[:na], 1.0) + _bce(out_a[na:], 0.0)
+        adv_b = _bce(out_b[:nb], 1.0) + _bce(out_b[nb:], 0.0)
+        return self.cfg.adv_weight * (adv_a + adv_b), {"adv_a": adv_a, "adv_b": adv_b}
 
-    def _gen_loss(self, gen: SharedLatentGenerator, real_a: Tensor, real_b: Tensor,
-                  label_a: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
+    def gen_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Generator step: reconstruction, adversarial, KL and cycle terms (and the DA classifier's CE)."""
+        gen: SharedLatentGenerator = self.nets["gen"]
+        real_a, real_b, label_a = batch["a"], batch["b"], batch.get("a_label")
         w = self.cfg
         na = real_a.shape[0]
         terms: dict[str, tuple[float, Tensor]] = {}  # name -> (weight, value)
@@ -411,9 +385,7 @@ class UNIT(TranslationModel):
             # The classifier sees the code the decoders see (noisy in training); classify() uses the mean.
             terms["cls_a"] = (w.cls_weight, F.cross_entropy(self.nets["cls"](z[:na]), label_a))
         loss = sum(weight * value for weight, value in terms.values())
-        logs = {f"gen/{k}": v for k, (_, v) in terms.items()}
-        logs["gen/total"] = loss
-        return loss, logs
+        return loss, {k: v for k, (_, v) in terms.items()}
 
     # --- inference ----------------------------------------------------------------------------------------------
     def encode(self, x: Tensor, domain: str) -> Tensor:
@@ -429,10 +401,8 @@ class UNIT(TranslationModel):
         src, tgt = ("a", "b") if check_direction(direction) == "a2b" else ("b", "a")
         return self.decode(self.encode(x, src), tgt)
 
-    def classify(self, x: Tensor, domain: str) -> Tensor:
+    def _classify(self, x: Tensor, domain: str) -> Tensor:
         """Class logits (B x n_classes) of images ``x`` of either domain, from their shared code (DA mode only)."""
-        if "cls" not in self.nets:
-            raise NiceganError("this UNIT has no classifier: set model.cls_weight > 0 (domain-adaptation mode)")
         if x.shape[-2:] != (self.cfg.img_size, self.cfg.img_size):
             raise NiceganError(f"the UNIT classifier reads whole {self.cfg.img_size} x {self.cfg.img_size} images, got "
                                f"{x.shape[-2]} x {x.shape[-1]}")

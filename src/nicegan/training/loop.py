@@ -1,9 +1,9 @@
 """The generic training loop: phases, per-phase optimizers and LR, logging, samples, checkpoints, NaN guard.
 
-Models own the maths (``compute_loss``); this loop owns the mechanics. Each step draws one unpaired batch and runs
-the model's phases in order: only that phase's nets are trainable (gradients still flow through the frozen ones),
-loss (under autocast if asked), finite check, backward, gradient averaging over ranks, optimizer step, grads freed,
-``after_phase``. Runs are seeded and, on CPU, bit-for-bit repeatable, including across a stop and resume.
+Models own the maths (their phases' losses); this loop owns the mechanics. Each step draws one unpaired batch and
+runs :func:`nicegan.training.step.train_step` with this run's autocast, NaN guard and gradient averaging over ranks.
+The run's state is one :class:`~nicegan.checkpoint.Checkpoint` (``Trainer.state_dict`` / ``load_state_dict``). Runs
+are seeded and, on CPU, bit-for-bit repeatable, including across a stop and resume.
 
 Opt-in fast paths (``train.*``): ``amp`` bf16/fp16 autocast (fp16 with a gradient scaler per phase),
 ``channels_last``, ``compile`` (``torch.compile`` of every net), ``fused_adam``, ``cudnn_benchmark``. Multi-process
@@ -26,25 +26,25 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from nicegan import checkpoint as ckpt_format
+from nicegan.checkpoint import Checkpoint, capture_rng, latest_checkpoint, restore_rng
 from nicegan.config import RunConfig
 from nicegan.data import build_train_loader, open_domain
 from nicegan.data.sources import ImageSource
 from nicegan.data.transforms import test_transform
 from nicegan.errors import CheckpointError, ConfigError, TrainingDiverged
-from nicegan.registry import create_model
+from nicegan.models import create_model
+from nicegan.models.base import ClassifierModel
+from nicegan.runtime import resolve_device, seed_everything
 from nicegan.training import distributed as D
-from nicegan.training.checkpoint import atomic_save, capture_rng, latest_checkpoint, restore_rng, save_checkpoint
 from nicegan.training.evaluator import Evaluator
 from nicegan.training.logging import RunLogger
 from nicegan.training.optim import build_optimizers, set_lr
-from nicegan.training.state import load_nets, make_checkpoint, resolve_device, seed_everything
+from nicegan.training.step import train_step
 from nicegan.version import __version__
 from nicegan.visual import save_png, visuals_grid
 
 log = logging.getLogger("nicegan")
-
-# Re-exported for callers that build models outside a run (inference, official import).
-__all__ = ["TrainResult", "run_training", "load_nets", "make_checkpoint", "resolve_device", "seed_everything"]
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -99,21 +99,17 @@ class _GracefulStop:
             signal.signal(signal.SIGINT, self._prev)
 
 
-def _first_bad(phase: str, loss: Tensor, logs: dict[str, Tensor]) -> tuple[str, float] | None:
+def _first_bad(logs: dict[str, Tensor]) -> tuple[str, float] | None:
     """The first non-finite loss term (name, value), or None; one device sync for all of them."""
-    values = torch.stack([loss.detach().float()] + [v.float() for v in logs.values()])
-    if bool(torch.isfinite(values).all()):
+    if bool(torch.isfinite(torch.stack([v.float() for v in logs.values()])).all()):
         return None
-    for k, v in logs.items():
-        if not torch.isfinite(v):
-            return k, float(v)
-    return f"{phase}/total", float(loss.detach())
+    return next((k, float(v)) for k, v in logs.items() if not torch.isfinite(v))
 
 
 class Trainer:
     """One training run: builds everything from the config (and a checkpoint), then :meth:`run`."""
 
-    def __init__(self, cfg: RunConfig, run_dir: Path, ckpt: dict[str, Any] | None = None,
+    def __init__(self, cfg: RunConfig, run_dir: Path, ckpt: Checkpoint | None = None,
                  progress: bool | None = None, tensorboard: bool = True) -> None:
         self.cfg, self.tc, self.run_dir = cfg, cfg.train, Path(run_dir)
         tc = self.tc
@@ -129,9 +125,10 @@ class Trainer:
         self.optimizers = build_optimizers(self.model, tc, fused=True if tc.fused_adam else None)
         self.scalers = ({p: torch.amp.GradScaler(self.device.type) for p in self.model.phases}
                         if tc.amp == "fp16" else {})
-        self.step, self.extra = 0, {}
+        self.step: int = 0
+        self.extra: dict[str, Any] = {}
         if ckpt is not None:
-            self._restore(ckpt)
+            self.load_state_dict(ckpt)
         else:
             D.broadcast_module(self.model)
             if self.dist.active:  # each rank its own stream of training randomness (noise, pools)
@@ -145,13 +142,14 @@ class Trainer:
         self.cache.mkdir(parents=True, exist_ok=True)
         src = {d: open_domain(root, "train", d, strict, self.cache) for d in "AB"}
         test = {d: open_domain(root, "test", d, strict, self.cache) for d in "AB"}
-        if self.model.uses_labels and src["A"].labels is None:
+        labelled = isinstance(self.model, ClassifierModel)  # its classifier learns from labelled A batches
+        if labelled and src["A"].labels is None:
             raise ConfigError(f"this {cfg.model_name} configuration trains a classifier on labelled domain A, but "
                               f"{root} has no labels (use --data builtin:digits)")
         self.loader = build_train_loader(
             src["A"], src["B"], img_size=size, margin=cfg.data.resize_margin, flip=cfg.data.flip, seed=tc.seed,
             batch_size=tc.batch_size, start_step=self.step, num_workers=cfg.data.num_workers, device=self.device,
-            rank=self.dist.rank, world=self.dist.world, with_labels=self.model.uses_labels)
+            rank=self.dist.rank, world=self.dist.world, with_labels=labelled)
         self.samples = {d: self._to_device(fixed_sample_batch(src[d], test[d], size)) for d in "AB"}
         main = self.dist.is_main
         self.evaluator = Evaluator(cfg, self.device, self.cache) if tc.eval_every and main else None
@@ -163,30 +161,42 @@ class Trainer:
                                "device": str(self.device), "world_size": self.dist.world,
                                "toolkit_version": __version__, "images_a": len(src["A"]), "images_b": len(src["B"])})
 
-    def _restore(self, ckpt: dict[str, Any]) -> None:
-        where = ckpt.get("path", "checkpoint")
-        load_nets(self.model, ckpt["nets"], where=where)
+    def state_dict(self, rng_per_rank: list[dict[str, Any]] | None = None,
+                   model_extra_per_rank: list[dict[str, Any]] | None = None) -> Checkpoint:
+        """The checkpoint record of the current state (``*_per_rank``: gathered from every rank under torchrun)."""
+        return Checkpoint(
+            model=self.cfg.model_name, config=self.cfg.to_dict(), step=self.step,
+            nets={k: v.state_dict() for k, v in self.model.nets.items()},
+            optimizers={k: o.state_dict() for k, o in self.optimizers.items()},
+            scalers={k: s.state_dict() for k, s in self.scalers.items()},
+            model_extra=self.model.extra_state(), model_extra_per_rank=model_extra_per_rank or [],
+            rng=capture_rng(), rng_per_rank=rng_per_rank or [], extra=self.extra)
+
+    def load_state_dict(self, ck: Checkpoint) -> None:
+        """Restore nets, optimizers, scalers, step, model extra state and random generators from ``ck``."""
+        where = ck.path or "checkpoint"
+        ckpt_format.load_nets(self.model.nets, ck.nets, where=where, model=self.cfg.model_name)
         try:
             for phase, opt in self.optimizers.items():
-                opt.load_state_dict(ckpt["optimizers"][phase])
+                opt.load_state_dict(ck.optimizers[phase])
             for phase, scaler in self.scalers.items():
-                if phase in (ckpt.get("scalers") or {}):
-                    scaler.load_state_dict(ckpt["scalers"][phase])
-        except (KeyError, ValueError) as e:
+                if phase in ck.scalers:
+                    scaler.load_state_dict(ck.scalers[phase])
+        except (KeyError, ValueError, TypeError) as e:
             raise CheckpointError(f"optimizer state in {where} does not fit the model: {e}") from None
-        self.step, self.extra = int(ckpt["step"]), dict(ckpt.get("extra") or {})
-        extras = ckpt.get("model_extra_per_rank") or []
+        self.step, self.extra = ck.step, dict(ck.extra)
+        extras = ck.model_extra_per_rank
         same_world = self.dist.active and len(extras) == self.dist.world
-        self.model.load_extra_state((extras[self.dist.rank] if same_world else ckpt.get("model_extra")) or {})
-        per_rank = ckpt.get("rng_per_rank") or []
+        self.model.load_extra_state((extras[self.dist.rank] if same_world else ck.model_extra) or {})
+        per_rank = ck.rng_per_rank
         if self.dist.active and len(per_rank) == self.dist.world:
-            restore_rng(per_rank[self.dist.rank])
+            restore_rng(per_rank[self.dist.rank], where)
         elif self.dist.active:
             log.warning("the checkpoint was written by %d process(es), this run has %d: random streams restart",
                         max(1, len(per_rank)), self.dist.world)
             seed_everything(self.tc.seed * self.dist.world + self.dist.rank + 7919 * self.step)
         else:
-            restore_rng(ckpt["rng"])
+            restore_rng(ck.rng, where)
 
     def _to_device(self, x: Tensor) -> Tensor:
         x = x.to(self.device, non_blocking=True)
@@ -197,33 +207,23 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=AMP_DTYPES[self.tc.amp])
 
+    def _check_finite(self, phase: str, logs: dict[str, Tensor]) -> None:
+        """Stop every rank together when a loss term is NaN or infinite; the last good checkpoint stays."""
+        bad = _first_bad(logs)
+        if not D.all_true(bad is None, self.device):
+            latest = latest_checkpoint(self.run_dir)
+            kept = f"the last good checkpoint is kept: {latest}" if latest else "no checkpoint had been written yet"
+            name, value = bad or ("on another rank", float("nan"))
+            raise TrainingDiverged(f"training stopped at step {self.step}: loss {name} is {value} (non-finite); "
+                                   f"{kept}")
+
+    def _average_gradients(self, params: list[torch.nn.Parameter]) -> None:
+        D.average_gradients(params, self.dist.world)
+
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """One step: every phase of the model in order. Returns the phases' detached loss terms."""
-        model, out = self.model, {}
-        for phase, nets in model.phases.items():
-            for name, net in model.nets.items():
-                net.requires_grad_(name in nets)
-            opt, scaler = self.optimizers[phase], self.scalers.get(phase)
-            with self._autocast():
-                loss, logs = model.compute_loss(phase, batch)
-            bad = _first_bad(phase, loss, logs)
-            if not D.all_true(bad is None, self.device):  # every rank stops together
-                latest = latest_checkpoint(self.run_dir)
-                kept = f"the last good checkpoint is kept: {latest}" if latest else "no checkpoint had been written yet"
-                name, value = bad or ("on another rank", float("nan"))
-                raise TrainingDiverged(f"training stopped at step {self.step}: loss {name} is {value} (non-finite); "
-                                       f"{kept}")
-            (scaler.scale(loss) if scaler else loss).backward()
-            D.average_gradients(model.phase_parameters(phase), self.dist.world)
-            if scaler:
-                scaler.step(opt)
-                scaler.update()
-            else:
-                opt.step()
-            opt.zero_grad(set_to_none=True)  # free the grads now: less memory in the next phase
-            model.after_phase(phase)
-            out.update(logs)
-        return out
+        """One step of :func:`nicegan.training.step.train_step` with this run's mechanics."""
+        return train_step(self.model, self.optimizers, batch, scalers=self.scalers, autocast=self._autocast,
+                          check=self._check_finite, reduce_grads=self._average_gradients)
 
     def save(self, numbered: bool) -> Path | None:
         """Checkpoint (rank 0 writes; every rank contributes its RNG state and model extra state, e.g. pools)."""
@@ -233,9 +233,8 @@ class Trainer:
             extras = D.gather_objects(self.model.extra_state())
         if not self.dist.is_main:
             return None
-        payload = make_checkpoint(self.cfg, self.model, self.optimizers, self.step, self.extra, self.dist,
-                                  self.scalers, rngs, extras)
-        return save_checkpoint(payload, self.run_dir, numbered=numbered, keep_last=self.tc.keep_last)
+        return ckpt_format.save(self.state_dict(rngs, extras), self.run_dir, numbered=numbered,
+                                keep_last=self.tc.keep_last)
 
     def save_samples(self) -> None:
         if not self.dist.is_main:
@@ -253,9 +252,7 @@ class Trainer:
             values, improved = self.evaluator.run(self.model, self.extra, self.step)
             self.logger.scalars(self.step, values, event="eval")
             for direction in improved:
-                payload = make_checkpoint(self.cfg, self.model, self.optimizers, self.step, self.extra, self.dist,
-                                          self.scalers)
-                atomic_save(payload, self.run_dir / "checkpoints" / f"best_{direction}.pt")
+                ckpt_format.save_best(self.state_dict(), self.run_dir, direction)
             if not self.show_bar:
                 log.info("eval at step %d: %s", self.step, "  ".join(f"{k} {v:.4g}" for k, v in values.items()))
         D.barrier()  # the other ranks wait for rank 0's evaluation
@@ -319,9 +316,9 @@ class Trainer:
         return TrainResult(self.run_dir, self.step, ckpt_path, last_logs, interrupted=self.step < tc.max_steps)
 
 
-def run_training(cfg: RunConfig, run_dir: Path, ckpt: dict[str, Any] | None = None, progress: bool | None = None,
+def run_training(cfg: RunConfig, run_dir: Path, ckpt: Checkpoint | None = None, progress: bool | None = None,
                  tensorboard: bool = True, stop_at: int | None = None) -> TrainResult:
-    """Train ``cfg`` in ``run_dir`` from scratch, or continue from ``ckpt`` (a loaded checkpoint dict).
+    """Train ``cfg`` in ``run_dir`` from scratch, or continue from ``ckpt`` (a loaded checkpoint).
 
     ``stop_at`` ends the call (with a checkpoint) at that step without changing the schedule, which still runs to
     ``train.max_steps``; ``nicegan resume`` continues exactly where it stopped.

@@ -8,9 +8,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from nicegan.config import RunConfig
+from nicegan import checkpoint
+from nicegan.checkpoint import Checkpoint, latest_checkpoint
+from nicegan.config import RunConfig, resolve_config
 from nicegan.errors import CheckpointError, ConfigError, NiceganError
-from nicegan.training.checkpoint import latest_checkpoint, load_checkpoint
 from nicegan.training.distributed import env_dist_info
 from nicegan.training.loop import TrainResult, run_training
 
@@ -50,26 +51,19 @@ def start_run(cfg: RunConfig, run_dir: str | Path, **kwargs: Any) -> TrainResult
         return run_training(cfg, run_dir, **kwargs)
 
 
-def resume_config(ckpt: dict[str, Any], max_steps: int | None = None, data_root: str | None = None,
+def resume_config(ck: Checkpoint, max_steps: int | None = None, data_root: str | None = None,
                   device: str | None = None, fast_paths: dict[str, Any] | None = None) -> RunConfig:
     """The run config stored in a checkpoint, with the few fields a resume may change.
 
-    ``fast_paths``: train.amp / channels_last / compile / fused_adam / cudnn_benchmark, which change speed, not the
-    model (a checkpoint written with one setting resumes with another).
+    ``fast_paths``: ``train.amp`` / ``channels_last`` / ``compile`` / ``fused_adam`` / ``cudnn_benchmark`` values
+    (keys with the ``train.`` prefix), which change speed, not the model (a checkpoint written with one setting
+    resumes with another).
     """
-    d = ckpt["config"]
+    changes = {"train.max_steps": max_steps, "train.device": device, "data.root": data_root, **(fast_paths or {})}
     try:
-        d = {**d, "train": dict(d.get("train", {})), "data": dict(d.get("data", {}))}
-        if max_steps is not None:
-            d["train"]["max_steps"] = max_steps
-        if device is not None:
-            d["train"]["device"] = device
-        if data_root is not None:
-            d["data"]["root"] = data_root
-        d["train"].update(fast_paths or {})
-        return RunConfig.from_dict(d)
+        return resolve_config(ck.config, [(k, v) for k, v in changes.items() if v is not None])
     except ConfigError as e:
-        raise CheckpointError(f"the config stored in {ckpt['path']} cannot be used: {e}") from None
+        raise CheckpointError(f"the config stored in {ck.path} cannot be used: {e}") from None
 
 
 def resume_run(run_dir: str | Path, max_steps: int | None = None, data_root: str | None = None,
@@ -82,8 +76,8 @@ def resume_run(run_dir: str | Path, max_steps: int | None = None, data_root: str
     if latest is None:
         raise NiceganError(f"{run_dir} has no checkpoint to resume from (expected {run_dir}/checkpoints/latest.pt)")
     with run_lock(run_dir):
-        ckpt = load_checkpoint(latest)
-        cfg = resume_config(ckpt, max_steps, data_root, device, fast_paths)
-        if ckpt["step"] >= cfg.train.max_steps:
-            return TrainResult(run_dir, int(ckpt["step"]), latest)
-        return run_training(cfg, run_dir, ckpt=ckpt, **kwargs)
+        ck = checkpoint.load(latest)
+        cfg = resume_config(ck, max_steps, data_root, device, fast_paths)
+        if ck.step >= cfg.train.max_steps:
+            return TrainResult(run_dir, ck.step, latest)
+        return run_training(cfg, run_dir, ckpt=ck, **kwargs)

@@ -21,13 +21,12 @@ from typing import Any
 
 import torch
 
-from nicegan.config import RunConfig, apply_overrides, deep_merge, load_config_dict
+from nicegan.checkpoint import OFFICIAL_KEYS, Checkpoint, capture_rng, load_nets, read_torch_file
+from nicegan.config import resolve_config
 from nicegan.errors import CheckpointError
-from nicegan.registry import create_model
-from nicegan.training.checkpoint import OFFICIAL_KEYS, read_torch_file
-from nicegan.training.distributed import DistInfo
+from nicegan.models import create_model
+from nicegan.runtime import seed_everything
 from nicegan.training.optim import build_optimizers
-from nicegan.training.state import load_nets, make_checkpoint, seed_everything
 
 log = logging.getLogger("nicegan")
 
@@ -65,8 +64,8 @@ def official_param_names(sd: dict[str, torch.Tensor]) -> list[str]:
 
 def convert_official(path: str | Path, *, light: bool | None = None, img_size: int | None = None,
                      config: str = "nicegan-light", overrides: list[str] | None = None,
-                     data_root: str | None = None) -> dict[str, Any]:
-    """Read an official checkpoint and return the equivalent nicegan checkpoint dict (optimizer state included)."""
+                     data_root: str | None = None) -> Checkpoint:
+    """Read an official checkpoint and return the equivalent nicegan checkpoint (optimizer state included)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"official checkpoint not found: {path}")
@@ -86,14 +85,13 @@ def convert_official(path: str | Path, *, light: bool | None = None, img_size: i
             log.warning("a light model's image size cannot be read from its weights; assuming the official 256 "
                         "(pass --img-size otherwise)")
         arch["img_size"] = img_size or 256
-    d = deep_merge(load_config_dict(config), {"model": {"name": "nicegan", **arch}})
-    if data_root is not None:
-        d = deep_merge(d, {"data": {"root": data_root}})
-    cfg = RunConfig.from_dict(apply_overrides(d, overrides or []))
+    read_off = [("model.name", "nicegan"), *((f"model.{k}", v) for k, v in arch.items())]
+    root = [("data.root", data_root)] if data_root is not None else []
+    cfg = resolve_config(config, [*read_off, *root, *(overrides or [])])
 
     seed_everything(cfg.train.seed)
     model = create_model("nicegan", cfg.model)
-    load_nets(model, {NET_NAMES[k]: v for k, v in nets.items()}, where=str(path))
+    load_nets(model.nets, {NET_NAMES[k]: v for k, v in nets.items()}, where=str(path), model="nicegan")
     optimizers = build_optimizers(model, cfg.train)
     for off_key, (phase, off_nets) in OPTIMIZERS.items():
         if off_key not in raw:
@@ -102,8 +100,10 @@ def convert_official(path: str | Path, *, light: bool | None = None, img_size: i
         ours = optimizers[phase].state_dict()["param_groups"][0]
         optimizers[phase].load_state_dict(_map_adam_state(raw[off_key], nets, off_nets, model, phase, ours, path))
     step = int(raw.get("start_iter", 0))
-    ckpt = make_checkpoint(cfg, model, optimizers, step, {"imported_from": str(path)}, DistInfo())
-    return ckpt
+    return Checkpoint(model="nicegan", config=cfg.to_dict(), step=step,
+                      nets={k: v.state_dict() for k, v in model.nets.items()},
+                      optimizers={k: o.state_dict() for k, o in optimizers.items()}, rng=capture_rng(),
+                      extra={"imported_from": str(path)})
 
 
 def _map_adam_state(state: dict[str, Any], nets: dict[str, dict[str, torch.Tensor]], off_nets: tuple[str, ...],
@@ -113,7 +113,7 @@ def _map_adam_state(state: dict[str, Any], nets: dict[str, dict[str, torch.Tenso
     Hyper-parameters come from our config (``our_group``); the LR is set from the schedule at every step anyway.
     """
     off_names = [f"{NET_NAMES[n]}.{k}" for n in off_nets for k in official_param_names(nets[n])]
-    ours = [f"{n}.{k}" for n in model.phases[phase] for k, _ in model.nets[n].named_parameters()]
+    ours = [f"{n}.{k}" for n in model.phases[phase].nets for k, _ in model.nets[n].named_parameters()]
     if sorted(off_names) != sorted(ours):
         raise CheckpointError(f"{path}: the optimizer's parameters do not match the networks")
     try:

@@ -21,7 +21,8 @@ from torch import Tensor
 
 from nicegan.data.transforms import test_transform
 from nicegan.errors import NiceganError
-from nicegan.models.base import TranslationModel
+from nicegan.inference import translate_batches
+from nicegan.models.base import LatentModel, TranslationModel
 from nicegan.visual import grid, heatmap_images, save_png
 
 
@@ -33,17 +34,12 @@ def _stack(model: TranslationModel, images: list[Image.Image], size: int) -> Ten
     return torch.stack([test_transform(img, size) for img in images]).to(_device(model))
 
 
-@torch.no_grad()
 def heatmap_grid(model: TranslationModel, images: list[Image.Image], direction: str, size: int,
                  per_row: int = 8) -> np.ndarray:
     """Rows of (real images, heatmap overlaid on them, translation); ``per_row`` images per block."""
-    if not model.has_heatmap:
-        raise NiceganError(f"the {model.name} model has no attention heatmap")
-    model.eval()
     x = _stack(model, images, size)
-    h = model.heatmap(x, direction)
+    ((fake, h),) = translate_batches(model, [x], direction, heatmap=True)
     overlay = heatmap_images(h, size, under=x)
-    fake = model.translate(x, direction).clamp(-1, 1)
     rows = []
     for k in range(0, len(x), per_row):
         rows += [x[k:k + per_row], overlay[k:k + per_row], fake[k:k + per_row]]
@@ -53,10 +49,17 @@ def heatmap_grid(model: TranslationModel, images: list[Image.Image], direction: 
     return grid(rows)
 
 
+def _latent(model: TranslationModel) -> LatentModel:
+    if not isinstance(model, LatentModel):
+        raise NiceganError(f"the {model.name} model has no latent codes (no per-domain encoder and decoder)")
+    return model
+
+
 @torch.no_grad()
 def encode_images(model: TranslationModel, images: list[Image.Image], domain: str, size: int,
                   batch_size: int = 32) -> np.ndarray:
     """Flattened latent codes (N x D, float64) of images of ``domain`` from that domain's encoder."""
+    _latent(model)
     model.eval()
     out = []
     for k in range(0, len(images), batch_size):
@@ -143,6 +146,7 @@ def interpolation_grid(model: TranslationModel, img1: Image.Image, img2: Image.I
     """Two rows: decoding into the other domain, and back into the source domain, along z1 -> z2."""
     if steps < 2:
         raise NiceganError("--steps must be at least 2")
+    _latent(model)
     model.eval()
     x = _stack(model, [img1, img2], size)
     z = model.encode(x, source)

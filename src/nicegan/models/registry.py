@@ -1,14 +1,18 @@
-"""The model registry: the only way models are found by name (CLI choices, presets, checkpoints, tests)."""
+"""The model registry: the only way models are found by name (CLI choices, presets, checkpoints, tests).
+
+It lives inside ``nicegan.models``: importing it imports the package, whose ``__init__`` imports every model
+module, each of which registers itself here. So the registry is always complete, with no late import.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from nicegan.errors import ConfigError
 
 if TYPE_CHECKING:
-    from nicegan.models.base import TranslationModel
+    from nicegan.models.base import ModelConfig, TranslationModel
 
 _MODELS: dict[str, type[TranslationModel]] = {}
 
@@ -26,24 +30,18 @@ def register_model(name: str) -> Callable[[type[TranslationModel]], type[Transla
     return deco
 
 
-def _populate() -> None:
-    import nicegan.models  # noqa: F401  (imports every model module, which registers itself)
-
-
 def list_models() -> list[str]:
     """Names of all registered models, sorted."""
-    _populate()
     return sorted(_MODELS)
 
 
 def get_model_class(name: str) -> type[TranslationModel]:
     """The model class registered as ``name``; ConfigError naming the choices if there is none."""
-    _populate()
     if name not in _MODELS:
         raise ConfigError(f"unknown model {name!r}; available: {', '.join(sorted(_MODELS))}")
     return _MODELS[name]
 
 
-def create_model(name: str, cfg: Any) -> TranslationModel:
+def create_model(name: str, cfg: ModelConfig) -> TranslationModel:
     """Build the model ``name`` from its config dataclass instance."""
     return get_model_class(name)(cfg)

@@ -1,0 +1,306 @@
+"""The checkpoint format: one typed record, written atomically and read safely, here and nowhere else.
+
+A checkpoint is a :class:`Checkpoint` saved as a dict of plain tensors and containers, so it loads with
+``torch.load(weights_only=True)``; a file that needs arbitrary unpickling is refused. Fields:
+
+``format`` / ``format_version``
+    ``"nicegan-checkpoint"`` and :data:`FORMAT_VERSION`; older versions are migrated on load (:data:`MIGRATIONS`),
+    newer ones refused with a hint to upgrade.
+``toolkit_version``
+    the nicegan version that wrote the file.
+``model``, ``config``
+    registry name and the whole run config as a plain dict (the model is rebuilt from it).
+``step``
+    completed training steps.
+``nets``
+    one state dict per network of ``model.nets``.
+``optimizers``, ``scalers``
+    one optimizer (and fp16 gradient-scaler) state dict per phase.
+``model_extra``, ``model_extra_per_rank``
+    training state outside the nets (e.g. CycleGAN's image pools), of rank 0 and of every rank.
+``rng``, ``rng_per_rank``
+    torch, CUDA, NumPy and Python generator states (:func:`capture_rng`), of rank 0 and of every rank.
+``extra``
+    bookkeeping of the run: the best FID per direction, where an imported file came from.
+
+Files live in ``RUN/checkpoints/``: ``latest.pt`` is replaced atomically (temporary file, fsync, ``os.replace``) so a
+crash mid-write never destroys the previous one; numbered ``step_XXXXXXX.pt`` files are hard links to the same
+data and only the newest ``keep_last`` are kept; ``best_<direction>.pt`` holds the state with the best FID.
+
+Changing the format: add the field to :class:`Checkpoint`, bump :data:`FORMAT_VERSION` and add a migration from the
+previous version to :data:`MIGRATIONS` (docs/overview.md, "How to add a checkpoint field").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import random
+import re
+import shutil
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from nicegan.errors import CheckpointError
+from nicegan.version import __version__
+
+FORMAT = "nicegan-checkpoint"
+FORMAT_VERSION = 2
+LATEST = "latest.pt"
+_STEP_RE = re.compile(r"step_(\d+)\.pt$")
+#: the top-level keys of a checkpoint of the official NICE-GAN code (alpc91/NICE-GAN-pytorch)
+OFFICIAL_KEYS = frozenset({"gen2B", "gen2A", "disA", "disB"})
+
+
+@dataclass(eq=False)  # records hold tensors: compare fields explicitly
+class Checkpoint:
+    """Everything needed to rebuild a model and continue its training exactly (see the module docstring)."""
+
+    model: str
+    config: dict[str, Any]
+    step: int
+    nets: dict[str, dict[str, Tensor]]
+    optimizers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scalers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    model_extra: dict[str, Any] = field(default_factory=dict)
+    model_extra_per_rank: list[dict[str, Any]] = field(default_factory=list)
+    rng: dict[str, Any] = field(default_factory=dict)
+    rng_per_rank: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    toolkit_version: str = __version__
+    #: where the record was read from ("" for one built in memory); not saved
+    path: str = ""
+
+    def to_payload(self) -> dict[str, Any]:
+        """The dict that is written to disk."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "path"}
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, **d}
+
+    @classmethod
+    def from_payload(cls, payload: Any, where: str = "checkpoint") -> Checkpoint:
+        """Check, migrate and validate a loaded dict; :class:`CheckpointError` in one line if it is unusable."""
+        if isinstance(payload, dict) and set(payload) >= OFFICIAL_KEYS:
+            raise CheckpointError(f"{where} is an official NICE-GAN checkpoint; convert it first: "
+                                  f"nicegan import-official {where} --out converted.pt")
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise CheckpointError(f"{where} is not a nicegan checkpoint")
+        d = migrate(payload, where)
+        names = {f.name for f in dataclasses.fields(cls)} - {"path"}
+        ck = cls(**{k: v for k, v in d.items() if k in names}, path=where)
+        ck.validate(where)
+        return ck
+
+    def validate(self, where: str = "checkpoint") -> None:
+        """Raise :class:`CheckpointError` naming the first field of the wrong type."""
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                raise CheckpointError(f"{where} is damaged or not a nicegan checkpoint: {what}")
+
+        need(isinstance(self.model, str) and bool(self.model), "'model' is not a model name")
+        need(isinstance(self.config, dict), "'config' is not a mapping")
+        need(isinstance(self.step, int) and not isinstance(self.step, bool) and self.step >= 0,
+             "'step' is not a non-negative integer")
+        need(isinstance(self.nets, dict) and all(isinstance(k, str) and isinstance(v, dict)
+                                                 and all(isinstance(t, Tensor) for t in v.values())
+                                                 for k, v in self.nets.items()),
+             "'nets' is not a mapping of state dicts of tensors")
+        for name in ("optimizers", "scalers"):
+            value = getattr(self, name)
+            need(isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()),
+                 f"'{name}' is not a mapping of state dicts")
+        for name in ("model_extra", "rng", "extra"):
+            need(isinstance(getattr(self, name), dict), f"'{name}' is not a mapping")
+        for name in ("model_extra_per_rank", "rng_per_rank"):
+            value = getattr(self, name)
+            need(isinstance(value, list) and all(isinstance(v, dict) for v in value), f"'{name}' is not a list")
+
+
+# --- migrations: one function per old version, each lifting a payload by one version ---------------------------
+
+
+def _v1_to_v2(d: dict[str, Any]) -> dict[str, Any]:
+    # Version 1 also wrote "schedulers" (the LR is a pure function of the step) and "data" (the stream position
+    # is a function of the step); neither was ever read.
+    return {k: v for k, v in d.items() if k not in ("schedulers", "data")}
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+def migrate(payload: dict[str, Any], where: str = "checkpoint") -> dict[str, Any]:
+    """Lift a payload of any known format version to :data:`FORMAT_VERSION`."""
+    version = payload.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1 or version > FORMAT_VERSION:
+        raise CheckpointError(f"{where} has checkpoint format {version!r}; this nicegan ({__version__}) reads formats "
+                              f"1 to {FORMAT_VERSION}: upgrade nicegan")
+    d = dict(payload)
+    for v in range(version, FORMAT_VERSION):
+        d = MIGRATIONS[v](d)
+    for key in ("model", "config", "step", "nets"):
+        if key not in d:
+            raise CheckpointError(f"{where} is incomplete: no {key!r} entry")
+    return d
+
+
+# --- RNG state as plain tensors/containers (weights_only friendly) ----------------------------------------------
+
+
+def capture_rng() -> dict[str, Any]:
+    """States of every random generator the toolkit may use."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "python": {"version": py_state[0], "state": list(py_state[1]), "gauss": py_state[2]},
+    }
+
+
+def restore_rng(state: dict[str, Any], where: str = "checkpoint") -> None:
+    """Inverse of :func:`capture_rng` (CUDA states only where the same devices exist)."""
+    try:
+        torch.set_rng_state(state["torch"])
+        cuda = state.get("cuda") or []
+        if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+        n = state["numpy"]
+        np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                             n["cached_gaussian"]))
+        p = state["python"]
+        random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
+        raise CheckpointError(f"the random-generator state in {where} is damaged ({type(e).__name__})") from None
+
+
+# --- writing -------------------------------------------------------------------------------------------------------
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def checkpoint_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def step_name(step: int) -> str:
+    return f"step_{step:07d}.pt"
+
+
+def write(ck: Checkpoint, path: Path) -> Path:
+    """Write one checkpoint file atomically (``import-official``'s output, a best checkpoint)."""
+    atomic_save(ck.to_payload(), path)
+    return Path(path)
+
+
+def save(ck: Checkpoint, run_dir: Path, numbered: bool, keep_last: int) -> Path:
+    """Write ``latest.pt`` (atomically) and, if ``numbered``, ``step_XXXXXXX.pt``; prune old numbered files."""
+    ckdir = checkpoint_dir(run_dir)
+    latest = write(ck, ckdir / LATEST)
+    if numbered:
+        target = ckdir / step_name(ck.step)
+        tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+        try:
+            os.link(latest, tmp)  # same bytes, no extra disk
+        except OSError:
+            shutil.copyfile(latest, tmp)
+        os.replace(tmp, target)
+        if keep_last > 0:
+            for old in numbered_checkpoints(run_dir)[:-keep_last]:
+                old.unlink()
+    return latest
+
+
+def save_best(ck: Checkpoint, run_dir: Path, direction: str) -> Path:
+    """Write ``best_<direction>.pt`` (the state with the best score in that direction so far)."""
+    return write(ck, checkpoint_dir(run_dir) / f"best_{direction}.pt")
+
+
+def numbered_checkpoints(run_dir: Path) -> list[Path]:
+    """Numbered checkpoints of a run, oldest first."""
+    ckdir = checkpoint_dir(run_dir)
+    if not ckdir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in ckdir.iterdir() if (m := _STEP_RE.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """``RUN/checkpoints/latest.pt`` if it exists."""
+    p = checkpoint_dir(run_dir) / LATEST
+    return p if p.is_file() else None
+
+
+# --- reading -------------------------------------------------------------------------------------------------------
+
+
+def resolve_checkpoint_path(path: str | os.PathLike) -> Path:
+    """A checkpoint file, or a run folder (its ``checkpoints/latest.pt``)."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        latest = latest_checkpoint(p) or (p / LATEST if (p / LATEST).is_file() else None)
+        if latest is None:
+            raise CheckpointError(f"no checkpoint in {p} (expected {p / 'checkpoints' / LATEST})")
+        return latest
+    if not p.exists():
+        raise CheckpointError(f"checkpoint not found: {p}")
+    return p
+
+
+def read_torch_file(path: Path) -> Any:
+    """``torch.load(weights_only=True)`` on CPU with one-line errors for unsafe, corrupt or non-torch files."""
+    try:
+        with warnings.catch_warnings():  # torch's warnings about odd files would only precede our own error
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" in str(e) or "allowlist" in str(e):  # a class or function would be imported
+            raise CheckpointError(f"refusing to load {path}: it needs arbitrary (unsafe) unpickling; nicegan only "
+                                  "loads checkpoints made of plain tensors and containers") from None
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or not a PyTorch file)") from None
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {path}") from None
+    except Exception as e:  # torch.load raises many types on arbitrary bytes (RuntimeError, KeyError, EOFError...)
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated or not a PyTorch file: "
+                              f"{str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") from None
+
+
+def load(path: str | os.PathLike) -> Checkpoint:
+    """Read, migrate and validate a nicegan checkpoint (a file or a run folder)."""
+    p = resolve_checkpoint_path(path)
+    return Checkpoint.from_payload(read_torch_file(p), str(p))
+
+
+def load_nets(nets: nn.ModuleDict, state: dict[str, dict[str, Tensor]], names: Iterable[str] | None = None,
+              where: str = "checkpoint", model: str = "model") -> None:
+    """Load state dicts into ``nets`` (all, or ``names``); :class:`CheckpointError` naming the first mismatch."""
+    for name in tuple(names) if names is not None else tuple(nets):
+        if name not in state:
+            raise CheckpointError(f"{where} has no weights for {name!r}")
+        try:
+            nets[name].load_state_dict(state[name])
+        except (RuntimeError, TypeError, ValueError, AttributeError) as e:
+            detail = " ".join(str(e).split())[:200]
+            raise CheckpointError(f"{where} does not fit the {model} model ({name}): {detail}") from None

@@ -1,0 +1,109 @@
+"""The metric registry and the one evaluation entry, :func:`evaluate`, used by ``nicegan evaluate`` and by training's
+periodic evaluation.
+
+A metric is a function of an :class:`EvalContext` returning its named outputs. It registers itself with
+:func:`register_metric`, saying when it applies (e.g. only on ``builtin:digits``) and how its outputs become logged
+scalars. Adding a metric is one decorated function in one module of this package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nicegan.errors import NiceganError
+from nicegan.models.base import TranslationModel
+
+
+@dataclass
+class EvalContext:
+    """What a metric may look at: the model (on its device), the dataset and the evaluation settings."""
+
+    model: TranslationModel
+    data_root: str
+    directions: tuple[str, ...] = ("a2b", "b2a")
+    split: str = "test"
+    limit: int | None = None  # translate at most this many images per direction (FID/KID)
+    progress: bool | None = None
+    cache_dir: Path | None = None
+    #: the FID Inception feature extractor (a :class:`nicegan.metrics.FeatureExtractor`); metrics that need it and
+    #: find None refuse with a clear message
+    extractor: Any = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric."""
+
+    name: str
+    compute: Callable[[EvalContext], dict[str, Any]]
+    applies: Callable[[EvalContext], bool]
+    scalars: Callable[[dict[str, Any]], dict[str, float]]
+    description: str = field(default="", compare=False)
+
+
+_METRICS: dict[str, Metric] = {}
+
+
+def _float_outputs(outputs: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in outputs.items() if isinstance(v, (int, float))}
+
+
+def register_metric(name: str, *, applies: Callable[[EvalContext], bool] = lambda ctx: True,
+                    scalars: Callable[[dict[str, Any]], dict[str, float]] = _float_outputs,
+                    ) -> Callable[[Callable[[EvalContext], dict[str, Any]]], Callable[[EvalContext], dict[str, Any]]]:
+    """Decorator registering ``fn(ctx) -> outputs`` as metric ``name``.
+
+    Args:
+        applies: whether the metric can run in a context (metrics that do not apply are skipped by default).
+        scalars: the metric's outputs as flat ``name -> float`` scalars for run logs (default: its float outputs).
+    """
+
+    def deco(fn: Callable[[EvalContext], dict[str, Any]]) -> Callable[[EvalContext], dict[str, Any]]:
+        if name in _METRICS:
+            raise RuntimeError(f"metric name {name!r} registered twice")
+        doc = (fn.__doc__ or "").strip().splitlines()
+        _METRICS[name] = Metric(name, fn, applies, scalars, doc[0] if doc else "")
+        return fn
+
+    return deco
+
+
+def list_metrics() -> list[str]:
+    """Names of all registered metrics, in registration order."""
+    return list(_METRICS)
+
+
+def get_metric(name: str) -> Metric:
+    if name not in _METRICS:
+        raise NiceganError(f"unknown metric {name!r}; available: {', '.join(_METRICS)}")
+    return _METRICS[name]
+
+
+def evaluate(ctx: EvalContext, metrics: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Run ``metrics`` (default: every registered metric that applies) on ``ctx``; metric name -> its outputs.
+
+    A metric named explicitly that does not apply is an error. The model's train/eval mode and the global random
+    state are left as they were, so evaluating during training never changes the run.
+    """
+    import torch
+
+    names = [m for m in _METRICS if _METRICS[m].applies(ctx)] if metrics is None else list(metrics)
+    out: dict[str, dict[str, Any]] = {}
+    with torch.random.fork_rng(devices=[]):
+        for name in names:
+            metric = get_metric(name)
+            if not metric.applies(ctx):
+                raise NiceganError(f"metric {name!r} does not apply to the {ctx.model.name} model on {ctx.data_root}")
+            out[name] = metric.compute(ctx)
+    return out
+
+
+def scalars(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The outputs of :func:`evaluate` as one flat ``name -> float`` dict (what run logs record)."""
+    flat: dict[str, float] = {}
+    for name, outputs in results.items():
+        flat.update(get_metric(name).scalars(outputs))
+    return flat

@@ -1,0 +1,36 @@
+"""The architecture is enforced: import-linter's contracts (pyproject.toml) hold, and they do catch a violation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def _lint(pythonpath: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = f"{pythonpath}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    cmd = [sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()",
+           str(REPO / "pyproject.toml"), "--no-cache"]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_import_contracts_are_kept() -> None:
+    res = _lint()
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert "0 broken" in res.stdout
+
+
+def test_an_upward_import_breaks_the_contracts(tmp_path: Path) -> None:
+    """A model importing the training loop (and thereby a cycle through config) must be reported."""
+    shutil.copytree(REPO / "src" / "nicegan", tmp_path / "nicegan")
+    base = tmp_path / "nicegan" / "models" / "base.py"
+    base.write_text(base.read_text() + "\n\ndef _upward() -> None:\n    from nicegan.training import loop  # noqa\n")
+    res = _lint(tmp_path)
+    assert res.returncode != 0
+    assert "BROKEN" in res.stdout and "nicegan.models.base -> nicegan.training.loop" in res.stdout
