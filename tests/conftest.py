@@ -5,14 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# Pin the instruction set of every float kernel to AVX2, the one the golden tensors were computed with (a 2-core AMD
-# EPYC). Two Adam steps of the full model are chaotic: Adam's first update is ~lr * sign(grad), so a near-zero
-# gradient element can flip on a reordered float sum (AVX-512 kernels, another thread count) and, through a ReLU gate
-# in the 4 x ch-unit MLP, change the next step materially. Measured here: with 1 thread instead of 2 the full64
-# parameters differ by up to 50 % after two steps. These must be set before torch loads its kernels.
-for _var, _value in (("ATEN_CPU_CAPABILITY", "avx2"), ("ONEDNN_MAX_CPU_ISA", "AVX2"), ("MKL_CBWR", "AVX2")):
-    os.environ.setdefault(_var, _value)
-
 import numpy as np
 import pytest
 import torch

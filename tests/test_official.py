@@ -81,7 +81,7 @@ def test_convert_maps_weights_adam_state_and_step(tmp_path: Path) -> None:
         assert not any(k.endswith(("total_ops", "total_params")) for k in ck.nets[ours])
     model = NiceGAN(NiceGANConfig(**{k: v for k, v in ck.config["model"].items() if k != "name"}))
     for phase in ("gen", "dis"):
-        names = [f"{n}.{k}" for n in model.phases[phase] for k, _ in model.nets[n].named_parameters()]
+        names = [f"{n}.{k}" for n in model.phases[phase].nets for k, _ in model.nets[n].named_parameters()]
         state = ck.optimizers[phase]["state"]
         assert len(state) == len(names)
         for j, name in enumerate(names):

@@ -45,7 +45,7 @@ def test_four_steps_equal_two_plus_resume_plus_two(tiny_data: Path, tmp_path: Pa
     a = ck.load(tmp_path / "straight")
     b = ck.load(tmp_path / "split")
     _assert_same_state(a, b)
-    assert a["schedulers"]["gen"]["lr"] == 0.0, "linear decay reaches 0 at the last step"
+    assert a.optimizers["gen"]["param_groups"][0]["lr"] == 0.0, "linear decay reaches 0 at the last step"
 
 
 def test_resume_refuses_to_restart_and_start_refuses_existing_run(tiny_data: Path, tmp_path: Path) -> None:
