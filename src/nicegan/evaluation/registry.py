@@ -9,7 +9,7 @@ scalars. Adding a metric is one decorated function in one module of this package
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,6 @@ class Metric:
     compute: Callable[[EvalContext], dict[str, Any]]
     applies: Callable[[EvalContext], bool]
     scalars: Callable[[dict[str, Any]], dict[str, float]]
-    description: str = field(default="", compare=False)
 
 
 _METRICS: dict[str, Metric] = {}
@@ -64,8 +63,7 @@ def register_metric(name: str, *, applies: Callable[[EvalContext], bool] = lambd
     def deco(fn: Callable[[EvalContext], dict[str, Any]]) -> Callable[[EvalContext], dict[str, Any]]:
         if name in _METRICS:
             raise RuntimeError(f"metric name {name!r} registered twice")
-        doc = (fn.__doc__ or "").strip().splitlines()
-        _METRICS[name] = Metric(name, fn, applies, scalars, doc[0] if doc else "")
+        _METRICS[name] = Metric(name, fn, applies, scalars)
         return fn
 
     return deco
