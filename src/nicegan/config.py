@@ -299,6 +299,12 @@ def apply_overrides(d: dict[str, Any], overrides: Iterable[Override]) -> dict[st
     return out
 
 
+def given(values: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """``{"section.key": value}`` as typed overrides, leaving out the values that are None (options not given:
+    shortcut flags, the few fields a resume may change). The values are used as they are, never parsed."""
+    return [(key, value) for key, value in values.items() if value is not None]
+
+
 def resolve_config(source: str | Mapping[str, Any], overrides: Iterable[Override] = ()) -> RunConfig:
     """The one way to a :class:`RunConfig`: a preset name, a YAML file or a config dict (e.g. a checkpoint's),
     then overrides, validated."""

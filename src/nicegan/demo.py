@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from nicegan.config import RunConfig, resolve_config
+from nicegan.config import RunConfig, given, resolve_config
 from nicegan.data.digits import DIGITS, load_digits_pair
 from nicegan.evaluation.digits import label_preservation, source_tensor, translate_all
 from nicegan.inference import load_model
@@ -48,7 +48,7 @@ def fresh_run_dir(base: Path) -> Path:
 def demo_config(max_steps: int | None = None, device: str | None = None,
                 overrides: list[str] | None = None) -> RunConfig:
     shortcuts = {"data.root": DIGITS, "train.max_steps": max_steps, "train.device": device}
-    return resolve_config("digits", [*(overrides or []), *((k, v) for k, v in shortcuts.items() if v is not None)])
+    return resolve_config("digits", [*(overrides or []), *given(shortcuts)])
 
 
 def run_demo(run_dir: Path | None = None, max_steps: int | None = None, device: str | None = None,

@@ -75,12 +75,6 @@ def fast_path_values(args: argparse.Namespace) -> dict[str, Any]:
     return {f"train.{k}": getattr(args, k) for k in FAST_PATH_FLAGS if getattr(args, k, None) is not None}
 
 
-def shortcut_overrides(values: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Shortcut flags (``--max-steps`` ...) as config overrides; flags not given (None) are left out. The values
-    are used as typed, never parsed (a data path stays a string)."""
-    return [(key, value) for key, value in values.items() if value is not None]
-
-
 def report_training(result: TrainResult) -> None:
     """Summarise a finished (or stopped) training call for the user."""
     if result.interrupted:

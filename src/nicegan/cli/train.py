@@ -12,9 +12,8 @@ from nicegan.cli.common import (
     non_negative_int,
     positive_int,
     report_training,
-    shortcut_overrides,
 )
-from nicegan.config import RunConfig, list_presets, resolve_config
+from nicegan.config import RunConfig, given, list_presets, resolve_config
 from nicegan.data.digits import DIGITS
 
 
@@ -46,7 +45,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     name = args.config or ("digits" if args.data == DIGITS else "nicegan-light")
     shortcuts = {"data.root": args.data, "data.strict": True if args.strict else None, "train.max_steps":
                  args.max_steps, "train.seed": args.seed, "train.device": args.device, **fast_path_values(args)}
-    return resolve_config(name, [*args.set, *shortcut_overrides(shortcuts)])
+    return resolve_config(name, [*args.set, *given(shortcuts)])
 
 
 def run(args: argparse.Namespace) -> int:

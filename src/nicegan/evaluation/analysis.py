@@ -49,17 +49,16 @@ def heatmap_grid(model: TranslationModel, images: list[Image.Image], direction: 
     return grid(rows)
 
 
-def _latent(model: TranslationModel) -> LatentModel:
+def _require_latent(model: TranslationModel) -> None:
     if not isinstance(model, LatentModel):
         raise NiceganError(f"the {model.name} model has no latent codes (no per-domain encoder and decoder)")
-    return model
 
 
 @torch.no_grad()
 def encode_images(model: TranslationModel, images: list[Image.Image], domain: str, size: int,
                   batch_size: int = 32) -> np.ndarray:
     """Flattened latent codes (N x D, float64) of images of ``domain`` from that domain's encoder."""
-    _latent(model)
+    _require_latent(model)
     model.eval()
     out = []
     for k in range(0, len(images), batch_size):
@@ -146,7 +145,7 @@ def interpolation_grid(model: TranslationModel, img1: Image.Image, img2: Image.I
     """Two rows: decoding into the other domain, and back into the source domain, along z1 -> z2."""
     if steps < 2:
         raise NiceganError("--steps must be at least 2")
-    _latent(model)
+    _require_latent(model)
     model.eval()
     x = _stack(model, [img1, img2], size)
     z = model.encode(x, source)

@@ -141,6 +141,7 @@ def label_preservation(model: TranslationModel, pair: DigitsPair | None = None) 
     return out
 
 
+@torch.no_grad()
 def adaptation_accuracy(model: TranslationModel, pair: DigitsPair | None = None) -> dict[str, float]:
     """Domain adaptation: accuracy of the model's own classifier (trained on labelled A only) on both test splits.
 
@@ -154,12 +155,11 @@ def adaptation_accuracy(model: TranslationModel, pair: DigitsPair | None = None)
     was_training = model.training
     model.eval()
     out = {}
-    with torch.no_grad():
-        for dom in "AB":
-            src = pair.split("test", dom)
-            x = source_tensor(src, model.cfg.img_size)
-            pred = torch.cat([model.classify(x[k:k + 500].to(device), dom.lower()).argmax(1).cpu()
-                              for k in range(0, len(x), 500)])
-            out[f"digits/adaptation_accuracy_{dom.lower()}"] = float((pred.numpy() == src.labels).mean())
+    for dom in "AB":
+        src = pair.split("test", dom)
+        x = source_tensor(src, model.cfg.img_size)
+        pred = torch.cat([model.classify(x[k:k + 500].to(device), dom.lower()).argmax(1).cpu()
+                          for k in range(0, len(x), 500)])
+        out[f"digits/adaptation_accuracy_{dom.lower()}"] = float((pred.numpy() == src.labels).mean())
     model.train(was_training)
     return out

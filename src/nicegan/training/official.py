@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from nicegan.checkpoint import OFFICIAL_KEYS, Checkpoint, capture_rng, load_nets, read_torch_file
-from nicegan.config import resolve_config
+from nicegan.config import given, resolve_config
 from nicegan.errors import CheckpointError
 from nicegan.models import create_model
 from nicegan.runtime import seed_everything
@@ -85,9 +85,8 @@ def convert_official(path: str | Path, *, light: bool | None = None, img_size: i
             log.warning("a light model's image size cannot be read from its weights; assuming the official 256 "
                         "(pass --img-size otherwise)")
         arch["img_size"] = img_size or 256
-    read_off = [("model.name", "nicegan"), *((f"model.{k}", v) for k, v in arch.items())]
-    root = [("data.root", data_root)] if data_root is not None else []
-    cfg = resolve_config(config, [*read_off, *root, *(overrides or [])])
+    read_off = {"model.name": "nicegan", **{f"model.{k}": v for k, v in arch.items()}, "data.root": data_root}
+    cfg = resolve_config(config, [*given(read_off), *(overrides or [])])
 
     seed_everything(cfg.train.seed)
     model = create_model("nicegan", cfg.model)

@@ -10,7 +10,7 @@ from typing import Any
 
 from nicegan import checkpoint
 from nicegan.checkpoint import Checkpoint, latest_checkpoint
-from nicegan.config import RunConfig, resolve_config
+from nicegan.config import RunConfig, given, resolve_config
 from nicegan.errors import CheckpointError, ConfigError, NiceganError
 from nicegan.training.distributed import env_dist_info
 from nicegan.training.loop import TrainResult, run_training
@@ -61,7 +61,7 @@ def resume_config(ck: Checkpoint, max_steps: int | None = None, data_root: str |
     """
     changes = {"train.max_steps": max_steps, "train.device": device, "data.root": data_root, **(fast_paths or {})}
     try:
-        return resolve_config(ck.config, [(k, v) for k, v in changes.items() if v is not None])
+        return resolve_config(ck.config, given(changes))
     except ConfigError as e:
         raise CheckpointError(f"the config stored in {ck.path} cannot be used: {e}") from None
 
