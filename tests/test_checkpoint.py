@@ -35,6 +35,16 @@ def _record(**over: object) -> ck.Checkpoint:
     return ck.Checkpoint(**{**fields, **over})
 
 
+def _sealed(payload: dict) -> dict:
+    """``payload`` with its content hash recomputed, as a buggy or hostile writer would leave it."""
+    payload = {k: v for k, v in payload.items() if k != ck.HASH_KEY}
+    return {**payload, ck.HASH_KEY: ck.content_digest(payload)}
+
+
+def _unsealed() -> dict:
+    return {k: v for k, v in _record().to_payload().items() if k != ck.HASH_KEY}
+
+
 def test_write_and_load_round_trip(tmp_path: Path) -> None:
     rec = _record()
     path = ck.write(rec, tmp_path / "x.pt")
@@ -48,7 +58,7 @@ def test_write_and_load_round_trip(tmp_path: Path) -> None:
 
 def test_version_1_files_are_migrated(tmp_path: Path) -> None:
     """Format 1 also wrote ``schedulers`` and ``data`` (never read): they are dropped, everything else kept."""
-    v1 = {**_record().to_payload(), "format_version": 1, "schedulers": {"gen": {"kind": "linear", "step": 3}},
+    v1 = {**_unsealed(), "format_version": 1, "schedulers": {"gen": {"kind": "linear", "step": 3}},
           "data": {"draws_per_domain": 6}}
     torch.save(v1, tmp_path / "v1.pt")
     rec = ck.load(tmp_path / "v1.pt")
@@ -63,7 +73,7 @@ def test_version_1_files_are_migrated(tmp_path: Path) -> None:
     ("rng_per_rank", {}, "'rng_per_rank'")])
 def test_a_field_of_the_wrong_type_is_refused_in_one_line(tmp_path: Path, field: str, value: object,
                                                            message: str) -> None:
-    payload = {**_record().to_payload(), field: value}
+    payload = _sealed({**_record().to_payload(), field: value})
     torch.save(payload, tmp_path / "bad.pt")
     with pytest.raises(CheckpointError, match=message) as e:
         ck.load(tmp_path / "bad.pt")
@@ -71,9 +81,9 @@ def test_a_field_of_the_wrong_type_is_refused_in_one_line(tmp_path: Path, field:
 
 
 def test_missing_entries_and_bad_versions(tmp_path: Path) -> None:
-    payload = _record().to_payload()
+    payload = _unsealed()
     del payload["nets"]
-    torch.save(payload, tmp_path / "incomplete.pt")
+    torch.save(_sealed(payload), tmp_path / "incomplete.pt")
     with pytest.raises(CheckpointError, match="no 'nets' entry"):
         ck.load(tmp_path / "incomplete.pt")
     for version in (0, "2", None):

@@ -128,8 +128,8 @@ def test_dry_run_prints_the_resolved_config(capsys: pytest.CaptureFixture) -> No
     (["translate", "--checkpoint", "{tmp}/none.pt", "--input", "{tmp}", "--output", "{tmp}/o", "--direction", "a2b"],
      "checkpoint not found"),
     (["translate", "--checkpoint", "{tmp}/text.pt", "--input", "{tmp}", "--output", "{tmp}/o", "--direction", "a2b"],
-     "not a readable checkpoint"),
-    (["import-official", "{tmp}/text.pt", "--out", "{tmp}/x.pt"], "not a readable checkpoint"),
+     "not a PyTorch checkpoint"),
+    (["import-official", "{tmp}/text.pt", "--out", "{tmp}/x.pt"], "not a PyTorch checkpoint"),
 ])
 def test_user_errors_are_one_line(args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "text.pt").write_text("hello")

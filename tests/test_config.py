@@ -42,7 +42,7 @@ def test_overrides_are_typed() -> None:
     ("model.ch=abc", "model.ch must be an integer"),
     ("model.ch=2.5", "model.ch must be an integer"),
     ("model.light=maybe", "model.light must be true or false"),
-    ("train.lr=-1", "train.lr must be > 0"),
+    ("train.lr=-1", "train.lr must be a finite number > 0"),
     ("train.lr_decay=cosine", "train.lr_decay must be one of linear, none"),
     ("model.n_dis=5", "model.n_dis must be >= 6"),
     ("model.img_size=30", "multiple of 4"),

@@ -59,7 +59,7 @@ def test_digits_evaluation_logs_label_preservation(monkeypatch: pytest.MonkeyPat
     fid_kid = registry.get_metric("fid_kid")
     monkeypatch.setitem(registry._METRICS, "fid_kid", dataclasses.replace(
         fid_kid, compute=lambda ctx: {"results": {"a2b": fake, "b2a": fake}, "diagnostics": {}}))
-    monkeypatch.setattr("nicegan.evaluation.digits.label_preservation", lambda m: {"digits/a2b_accuracy": 0.5})
+    monkeypatch.setattr("nicegan.evaluation.digits.label_preservation", lambda m, **kw: {"digits/a2b_accuracy": 0.5})
     values, improved = ev.run(torch.nn.Module(), {}, step=3)
     assert values["digits/a2b_accuracy"] == 0.5 and values["eval/fid_a2b"] == 12.0 and improved == ["a2b", "b2a"]
     assert not any("adaptation" in k for k in values), "a plain translation model has no adaptation accuracy"

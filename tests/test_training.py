@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import pickle
 from pathlib import Path
 
@@ -119,10 +120,10 @@ def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path: Path, monke
 
     def broken_save(obj, fh):
         fh.write(b"partial")
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(ck.CheckpointWriteError, match="no space left on the device.*latest.pt is intact"):
         ck.atomic_save({"v": torch.zeros(3)}, target)
     monkeypatch.undo()
     assert torch.equal(torch.load(target, weights_only=True)["v"], torch.ones(3))
@@ -141,11 +142,11 @@ def test_unsafe_corrupt_and_foreign_checkpoints_are_refused(tmp_path: Path) -> N
         ck.load(evil)
     plain_pickle = tmp_path / "plain.pt"
     plain_pickle.write_bytes(pickle.dumps(_Evil()))
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="refusing to load"):
         ck.load(plain_pickle)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"\x00\x01not a checkpoint" * 10)
-    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
         ck.load(garbage)
     good = tmp_path / "good.pt"
     torch.save({"format": ck.FORMAT, "format_version": 1, "model": "nicegan", "config": {}, "step": 0,

@@ -6,6 +6,9 @@ A checkpoint is a :class:`Checkpoint` saved as a dict of plain tensors and conta
 ``format`` / ``format_version``
     ``"nicegan-checkpoint"`` and :data:`FORMAT_VERSION`; older versions are migrated on load (:data:`MIGRATIONS`),
     newer ones refused with a hint to upgrade.
+``content_sha256``
+    a SHA-256 of every other entry, tensors byte by byte (:func:`content_digest`), checked on load: torch does
+    not check its archive's CRCs, so without it flipped bytes in a weight would load silently (format 3 on).
 ``toolkit_version``
     the nicegan version that wrote the file.
 ``model``, ``config``
@@ -25,7 +28,9 @@ A checkpoint is a :class:`Checkpoint` saved as a dict of plain tensors and conta
 
 Files live in ``RUN/checkpoints/``: ``latest.pt`` is replaced atomically (temporary file, fsync, ``os.replace``) so a
 crash mid-write never destroys the previous one; numbered ``step_XXXXXXX.pt`` files are hard links to the same
-data and only the newest ``keep_last`` are kept; ``best_<direction>.pt`` holds the state with the best FID.
+data and only the newest ``keep_last`` are kept; ``best_<direction>.pt`` holds the state with the best FID. A
+killed writer leaves its ``.NAME.tmp<PID>`` file behind; runs delete those of dead processes when they start.
+Loading a run folder whose ``latest.pt`` is damaged falls back to the newest intact numbered checkpoint.
 
 Changing the format: add the field to :class:`Checkpoint`, bump :data:`FORMAT_VERSION` and add a migration from the
 previous version to :data:`MIGRATIONS` (docs/overview.md, "How to add a checkpoint field").
@@ -34,6 +39,8 @@ previous version to :data:`MIGRATIONS` (docs/overview.md, "How to add a checkpoi
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import logging
 import os
 import pickle
 import random
@@ -49,11 +56,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from nicegan.errors import CheckpointError
+from nicegan.errors import CheckpointError, NiceganError
+from nicegan.files import describe_os_error, entry_problem
 from nicegan.version import __version__
 
+log = logging.getLogger("nicegan")
+
 FORMAT = "nicegan-checkpoint"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 LATEST = "latest.pt"
 _STEP_RE = re.compile(r"step_(\d+)\.pt$")
 #: the top-level keys of a checkpoint of the official NICE-GAN code (alpc91/NICE-GAN-pytorch)
@@ -80,9 +90,10 @@ class Checkpoint:
     path: str = ""
 
     def to_payload(self) -> dict[str, Any]:
-        """The dict that is written to disk."""
+        """The dict that is written to disk (with its content hash)."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "path"}
-        return {"format": FORMAT, "format_version": FORMAT_VERSION, **d}
+        payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **d}
+        return {**payload, HASH_KEY: content_digest(payload)}
 
     @classmethod
     def from_payload(cls, payload: Any, where: str = "checkpoint") -> Checkpoint:
@@ -92,6 +103,7 @@ class Checkpoint:
                                   f"nicegan import-official {where} --out converted.pt")
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise CheckpointError(f"{where} is not a nicegan checkpoint")
+        verify_digest(payload, where)
         d = migrate(payload, where)
         names = {f.name for f in dataclasses.fields(cls)} - {"path"}
         ck = cls(**{k: v for k, v in d.items() if k in names}, path=where)
@@ -123,6 +135,54 @@ class Checkpoint:
             need(isinstance(value, list) and all(isinstance(v, dict) for v in value), f"'{name}' is not a list")
 
 
+# --- content hash ----------------------------------------------------------------------------------------------
+
+HASH_KEY = "content_sha256"
+
+
+def content_digest(payload: Any) -> str:
+    """SHA-256 of a payload's content: structure, keys, scalars, and every tensor's dtype, shape and bytes."""
+    h = hashlib.sha256()
+
+    def feed(x: Any) -> None:
+        if isinstance(x, Tensor):
+            t = x.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            if t.numel():
+                h.update(t.reshape(-1).view(torch.uint8).numpy().data)
+        elif isinstance(x, dict):
+            keys = [k for k in x if not (x is payload and k == HASH_KEY)]  # the hash does not hash itself
+            h.update(f"D{len(keys)}".encode())
+            for k in sorted(keys, key=lambda k: (type(k).__name__, repr(k))):
+                feed(k)
+                feed(x[k])
+        elif isinstance(x, (list, tuple)):
+            h.update(f"{'L' if isinstance(x, list) else 'U'}{len(x)}".encode())
+            for v in x:
+                feed(v)
+        elif isinstance(x, np.ndarray):
+            h.update(f"N{x.dtype}{x.shape}".encode() + np.ascontiguousarray(x).tobytes())
+        else:  # str, int, float, bool, None, torch.dtype/device/Size...
+            h.update(f"S{type(x).__name__}:{x!r}".encode())
+        h.update(b";")
+
+    feed(payload)
+    return h.hexdigest()
+
+
+def verify_digest(payload: dict[str, Any], where: str) -> None:
+    """Refuse a payload whose content does not match its stored hash (format 3 on; older files have none)."""
+    version = payload.get("format_version")
+    if not (isinstance(version, int) and 3 <= version <= FORMAT_VERSION):
+        return  # older files have no hash; unknown versions are refused by migrate()
+    stored = payload.get(HASH_KEY)
+    if not isinstance(stored, str):
+        raise CheckpointError(f"{where} is damaged: it has no content hash")
+    if content_digest(payload) != stored:
+        raise CheckpointError(f"{where} is damaged: its content does not match its hash (flipped or overwritten "
+                              "bytes)")
+
+
 # --- migrations: one function per old version, each lifting a payload by one version ---------------------------
 
 
@@ -132,7 +192,12 @@ def _v1_to_v2(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if k not in ("schedulers", "data")}
 
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+def _v2_to_v3(d: dict[str, Any]) -> dict[str, Any]:
+    # Version 3 adds the content hash, which was checked (or absent, for older files) before migrating.
+    return {k: v for k, v in d.items() if k != HASH_KEY}
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(payload: dict[str, Any], where: str = "checkpoint") -> dict[str, Any]:
@@ -141,7 +206,7 @@ def migrate(payload: dict[str, Any], where: str = "checkpoint") -> dict[str, Any
     if not isinstance(version, int) or isinstance(version, bool) or version < 1 or version > FORMAT_VERSION:
         raise CheckpointError(f"{where} has checkpoint format {version!r}; this nicegan ({__version__}) reads formats "
                               f"1 to {FORMAT_VERSION}: upgrade nicegan")
-    d = dict(payload)
+    d = {k: v for k, v in payload.items() if k != HASH_KEY}
     for v in range(version, FORMAT_VERSION):
         d = MIGRATIONS[v](d)
     for key in ("model", "config", "step", "nets"):
@@ -185,17 +250,28 @@ def restore_rng(state: dict[str, Any], where: str = "checkpoint") -> None:
 # --- writing -------------------------------------------------------------------------------------------------------
 
 
+class CheckpointWriteError(NiceganError):
+    """A checkpoint could not be written (disk full, permissions); the previous file is untouched."""
+
+
+
 def atomic_save(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as fh:
             torch.save(obj, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        kept = f"; the previous {path.name} is intact" if path.is_file() else ""
+        raise CheckpointWriteError(f"{describe_os_error(e, f'cannot write {path}')}{kept}") from None
+    except RuntimeError as e:  # torch.save reports a full disk as a RuntimeError from its zip writer
+        kept = f"; the previous {path.name} is intact" if path.is_file() else ""
+        raise CheckpointWriteError(f"cannot write {path}: {' '.join(str(e).split())[:200]}{kept}") from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -223,13 +299,20 @@ def save(ck: Checkpoint, run_dir: Path, numbered: bool, keep_last: int) -> Path:
         target = ckdir / step_name(ck.step)
         tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
         try:
-            os.link(latest, tmp)  # same bytes, no extra disk
-        except OSError:
-            shutil.copyfile(latest, tmp)
-        os.replace(tmp, target)
-        if keep_last > 0:
-            for old in numbered_checkpoints(run_dir)[:-keep_last]:
-                old.unlink()
+            try:
+                os.link(latest, tmp)  # same bytes, no extra disk
+            except OSError:
+                shutil.copyfile(latest, tmp)
+            os.replace(tmp, target)
+            if keep_last > 0:
+                for old in numbered_checkpoints(run_dir)[:-keep_last]:
+                    old.unlink()
+        except OSError as e:
+            raise CheckpointWriteError(f"{describe_os_error(e, f'cannot write {target}')}; {latest} was written "
+                                       "and is intact") from None
+        finally:
+            if tmp.exists():
+                tmp.unlink()
     return latest
 
 
@@ -264,33 +347,81 @@ def resolve_checkpoint_path(path: str | os.PathLike) -> Path:
         if latest is None:
             raise CheckpointError(f"no checkpoint in {p} (expected {p / 'checkpoints' / LATEST})")
         return latest
-    if not p.exists():
+    problem = entry_problem(p)
+    if problem == "file not found":
         raise CheckpointError(f"checkpoint not found: {p}")
+    if problem is not None:
+        raise CheckpointError(f"cannot read the checkpoint {p}: {problem}")
     return p
+
+
+_UNSAFE_HINTS = ("Unsupported global", "GLOBAL ", "is blocked", "allowlist")
 
 
 def read_torch_file(path: Path) -> Any:
     """``torch.load(weights_only=True)`` on CPU with one-line errors for unsafe, corrupt or non-torch files."""
+    problem = entry_problem(path)
+    if problem is not None:  # a FIFO would block and a device never end: only regular files are read
+        raise CheckpointError(f"checkpoint not found: {path}" if problem == "file not found"
+                              else f"cannot read the checkpoint {path}: {problem}")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as e:
+        raise CheckpointError(describe_os_error(e, "cannot read the checkpoint")) from None
+    if not head:
+        raise CheckpointError(f"{path} is an empty file, not a checkpoint")
+    if head != b"PK\x03\x04" and not head.startswith(b"\x80"):  # a zip archive, or a legacy torch pickle
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint (neither a torch zip archive nor a legacy "
+                              "torch file)")
     try:
         with warnings.catch_warnings():  # torch's warnings about odd files would only precede our own error
             warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "Unsupported global" in str(e) or "allowlist" in str(e):  # a class or function would be imported
+        if any(hint in str(e) for hint in _UNSAFE_HINTS):  # a class or function would be imported
             raise CheckpointError(f"refusing to load {path}: it needs arbitrary (unsafe) unpickling; nicegan only "
                                   "loads checkpoints made of plain tensors and containers") from None
+        if "Unsupported operand" in str(e) and head.startswith(b"\x80"):
+            raise CheckpointError(f"refusing to load {path}: a plain pickle, not a PyTorch checkpoint (nicegan "
+                                  "never unpickles arbitrary files)") from None
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or not a PyTorch file)") from None
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint not found: {path}") from None
+    except MemoryError:
+        raise CheckpointError(f"{path} is not a readable checkpoint (it claims more memory than there is)") from None
     except Exception as e:  # torch.load raises many types on arbitrary bytes (RuntimeError, KeyError, EOFError...)
-        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated or not a PyTorch file: "
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or truncated: "
                               f"{str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") from None
 
 
 def load(path: str | os.PathLike) -> Checkpoint:
-    """Read, migrate and validate a nicegan checkpoint (a file or a run folder)."""
-    p = resolve_checkpoint_path(path)
+    """Read, migrate and validate a nicegan checkpoint: a file, or a run folder (its ``latest.pt``, or the newest
+    intact numbered checkpoint if ``latest.pt`` is damaged, with a warning naming both)."""
+    p = Path(path).expanduser()
+    if p.is_dir() and latest_checkpoint(p) is not None:
+        return load_run(p)
+    p = resolve_checkpoint_path(p)
     return Checkpoint.from_payload(read_torch_file(p), str(p))
+
+
+def load_run(run_dir: Path) -> Checkpoint:
+    """The newest intact checkpoint of a run: ``latest.pt``, else numbered ones newest first."""
+    latest = checkpoint_dir(run_dir) / LATEST
+    try:
+        return Checkpoint.from_payload(read_torch_file(latest), str(latest))
+    except CheckpointError as first:
+        if "upgrade nicegan" in str(first):  # written by a newer nicegan: older steps are no answer
+            raise
+        for candidate in reversed(numbered_checkpoints(run_dir)):
+            try:
+                ck = Checkpoint.from_payload(read_torch_file(candidate), str(candidate))
+            except CheckpointError:
+                continue
+            log.warning("%s; using the newest intact checkpoint instead: %s (step %d)", first, candidate, ck.step)
+            return ck
+        raise CheckpointError(f"{first}; no intact numbered checkpoint to fall back to in "
+                              f"{checkpoint_dir(run_dir)}") from None
 
 
 def load_nets(nets: nn.ModuleDict, state: dict[str, dict[str, Tensor]], names: Iterable[str] | None = None,

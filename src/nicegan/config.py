@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import re
+import reprlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -20,6 +22,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from nicegan.errors import ConfigError
+from nicegan.files import entry_problem
 from nicegan.models import get_model_class
 from nicegan.models.base import ModelConfig
 
@@ -41,6 +44,10 @@ class DataConfig:
             raise ConfigError(f"data.resize_margin must be >= 0, got {self.resize_margin}")
         if self.num_workers < -1:
             raise ConfigError(f"data.num_workers must be >= -1, got {self.num_workers}")
+
+
+#: the largest seed every generator accepts (NumPy's are 32-bit)
+MAX_SEED = 2**32 - 1
 
 
 @dataclass
@@ -77,16 +84,18 @@ class TrainConfig:
         for key in ("log_every", "sample_every", "ckpt_every", "keep_last", "seed", "eval_every", "eval_limit"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key} must be >= 0, got {getattr(self, key)}")
-        if not self.lr > 0:
-            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
-        if self.weight_decay < 0:
-            raise ConfigError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
+        if self.seed > MAX_SEED:
+            raise ConfigError(f"train.seed must be at most {MAX_SEED} (2**32 - 1), got {_show(self.seed)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"train.lr must be a finite number > 0, got {self.lr}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ConfigError(f"train.weight_decay must be a finite number >= 0, got {self.weight_decay}")
         if not all(0.0 <= b < 1.0 for b in self.betas):
             raise ConfigError(f"train.betas must lie in [0, 1), got {list(self.betas)}")
         if not 0.0 <= self.decay_start <= 1.0:
             raise ConfigError(f"train.decay_start must lie in [0, 1], got {self.decay_start}")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
-            raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+            raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N, got {_show(self.device)}")
 
 
 @dataclass
@@ -113,11 +122,11 @@ class RunConfig:
             raise ConfigError(f"a config must be a mapping of sections, got {type(d).__name__}")
         unknown = set(d) - {"model", "data", "train"}
         if unknown:
-            raise ConfigError(f"unknown config section {sorted(unknown)[0]!r} (sections: model, data, train)")
+            raise ConfigError(f"unknown config section {_show(sorted(unknown)[0])} (sections: model, data, train)")
         model_d = dict(_section(d, "model"))
         name = model_d.pop("name", DEFAULT_MODEL)
         if not isinstance(name, str):
-            raise ConfigError(f"model.name must be a string, got {name!r}")
+            raise ConfigError(f"model.name must be a string, got {_show(name)}")
         model_cls = get_model_class(name)
         cfg = cls(model_name=name, model=_build(model_cls.config_class, model_d, "model"),
                   data=_build(DataConfig, _section(d, "data"), "data"),
@@ -128,6 +137,41 @@ class RunConfig:
     def validate(self) -> None:
         for part in (self.model, self.data, self.train):
             part.validate()
+        if self.model.img_ch != 3:
+            raise ConfigError(f"model.img_ch must be 3 for training and translation: every image is read as RGB "
+                              f"(grayscale, palette and RGBA files are converted), got {self.model.img_ch}")
+
+
+#: bounds on what a config may hold: a YAML file's bytes, and the nodes of its tree counted with every alias
+#: expanded (nine nested levels of anchors make a 1 KB file expand to billions of nodes)
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_NODES = 100_000
+
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict, _REPR.maxlevel = 80, 80, 6, 6, 3
+
+
+def _show(value: Any) -> str:
+    """A value for an error message: its repr, cut short (a hostile value's full repr can be gigabytes)."""
+    return _REPR.repr(value)
+
+
+def check_bounded(tree: Any, where: str) -> None:
+    """Refuse a config tree with more than :data:`MAX_CONFIG_NODES` nodes once aliases are expanded (or deeper
+    than 32 levels), without expanding it: the walk stops at the first node over the budget."""
+    budget = MAX_CONFIG_NODES
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        budget -= 1
+        if budget < 0 or depth > 32:
+            raise ConfigError(f"{where} is too large once its YAML aliases are expanded (over "
+                              f"{MAX_CONFIG_NODES:,} values or 32 levels); a config needs a few hundred")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+            stack.extend((k, depth + 1) for k in node)
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, depth + 1) for v in node)
 
 
 def _plain(x: Any) -> Any:
@@ -141,7 +185,7 @@ def _plain(x: Any) -> Any:
 def _section(d: dict[str, Any], name: str) -> dict[str, Any]:
     sec = d.get(name) or {}
     if not isinstance(sec, dict):
-        raise ConfigError(f"config section {name!r} must be a mapping, got {sec!r}")
+        raise ConfigError(f"config section {_show(name)} must be a mapping, got {_show(sec)}")
     return sec
 
 
@@ -168,17 +212,17 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if origin is Literal:
         choices = get_args(tp)
         if value not in choices:
-            raise ConfigError(f"{key} must be one of {', '.join(map(str, choices))}, got {value!r}")
+            raise ConfigError(f"{key} must be one of {', '.join(map(str, choices))}, got {_show(value)}")
         return value
     if origin is tuple:
         args = get_args(tp)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise ConfigError(f"{key} must be a list of {len(args)} values, got {value!r}")
+            raise ConfigError(f"{key} must be a list of {len(args)} values, got {_show(value)}")
         return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{key} must be true or false, got {value!r}")
+        raise ConfigError(f"{key} must be true or false, got {_show(value)}")
     if tp is int:
         if isinstance(value, str):
             value = _parse_number(value, key, "an integer")
@@ -186,17 +230,17 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             value = int(value)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise ConfigError(f"{key} must be an integer, got {value!r}")
+        raise ConfigError(f"{key} must be an integer, got {_show(value)}")
     if tp is float:
         if isinstance(value, str):
             value = _parse_number(value, key, "a number")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        raise ConfigError(f"{key} must be a number, got {value!r}")
+        raise ConfigError(f"{key} must be a number, got {_show(value)}")
     if tp is str:
         if isinstance(value, str):
             return value
-        raise ConfigError(f"{key} must be a string, got {value!r}")
+        raise ConfigError(f"{key} must be a string, got {_show(value)}")
     raise TypeError(f"unsupported config annotation {tp!r} for {key}")
 
 
@@ -208,7 +252,7 @@ def _parse_number(s: str, key: str, kind: str) -> int | float:
     try:
         return float(s)
     except ValueError:
-        raise ConfigError(f"{key} must be {kind}, got {s!r}") from None
+        raise ConfigError(f"{key} must be {kind}, got {_show(s)}") from None
 
 
 # --- presets, files and overrides ------------------------------------------------------------------------------
@@ -220,10 +264,16 @@ def list_presets() -> list[str]:
 
 
 def _load_yaml_text(text: str, where: str) -> dict[str, Any]:
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{where} is {len(text):,} characters long; a config file may have at most "
+                          f"{MAX_CONFIG_BYTES:,}")
     try:
         d = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{where} is not valid YAML: {str(e).splitlines()[0]}") from None
+        raise ConfigError(f"{where} is not valid YAML: {' '.join(str(e).split())[:300]}") from None
+    except RecursionError:
+        raise ConfigError(f"{where} is nested too deeply") from None
+    check_bounded(d, where)
     if d is None:
         return {}
     if not isinstance(d, dict):
@@ -234,7 +284,7 @@ def _load_yaml_text(text: str, where: str) -> dict[str, Any]:
 def load_config_dict(name_or_path: str, _depth: int = 0) -> dict[str, Any]:
     """Nested dict of a preset name or YAML file, following ``base:`` (another preset or file) first."""
     if _depth > 10:
-        raise ConfigError(f"config 'base' chain is too deep at {name_or_path!r} (a cycle?)")
+        raise ConfigError(f"config 'base' chain is too deep at {_show(name_or_path)} (a cycle?)")
     preset = resources.files("nicegan.presets") / f"{name_or_path}.yaml"
     if preset.is_file():
         d = _load_yaml_text(preset.read_text(), f"preset {name_or_path}")
@@ -242,10 +292,14 @@ def load_config_dict(name_or_path: str, _depth: int = 0) -> dict[str, Any]:
     else:
         path = Path(name_or_path).expanduser()
         if not path.is_file():
-            raise ConfigError(f"no preset or config file named {name_or_path!r} "
+            raise ConfigError(f"no preset or config file named {_show(name_or_path)} "
                               f"(presets: {', '.join(list_presets())})")
+        problem = entry_problem(path)
+        if problem is not None:
+            raise ConfigError(f"cannot read config file {path}: {problem}")
         try:
-            text = path.read_text()
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read(MAX_CONFIG_BYTES + 1)
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"cannot read config file {path}: {e}") from None
         d = _load_yaml_text(text, f"config file {path}")
@@ -286,15 +340,16 @@ def apply_overrides(d: dict[str, Any], overrides: Iterable[Override]) -> dict[st
                 value = yaml.safe_load(raw) if raw.strip() else ""
             except yaml.YAMLError:
                 value = raw
+            check_bounded(value, f"override {_show(item)}")
         else:
             (key, value), sep, raw = item, "=", ""
         key = key.strip()
         parts = key.split(".")
         if not sep or len(parts) != 2 or not all(parts):
-            raise ConfigError(f"override {item!r} must look like section.key=value (e.g. train.max_steps=1000)")
+            raise ConfigError(f"override {_show(item)} must look like section.key=value (e.g. train.max_steps=1000)")
         section = out.setdefault(parts[0], {})
         if not isinstance(section, dict):
-            raise ConfigError(f"override {item!r}: config section {parts[0]!r} is not a mapping")
+            raise ConfigError(f"override {_show(item)}: config section {parts[0]!r} is not a mapping")
         section[parts[1]] = value
     return out
 
@@ -308,5 +363,9 @@ def given(values: Mapping[str, Any]) -> list[tuple[str, Any]]:
 def resolve_config(source: str | Mapping[str, Any], overrides: Iterable[Override] = ()) -> RunConfig:
     """The one way to a :class:`RunConfig`: a preset name, a YAML file or a config dict (e.g. a checkpoint's),
     then overrides, validated."""
-    d = load_config_dict(source) if isinstance(source, str) else dict(source)
+    if isinstance(source, str):
+        d = load_config_dict(source)
+    else:  # e.g. a checkpoint's config: bounded like a file before anything walks it
+        check_bounded(source, "the config")
+        d = dict(source)
     return RunConfig.from_dict(apply_overrides(d, overrides))

@@ -21,8 +21,10 @@ from nicegan.config import RunConfig, resolve_config
 from nicegan.data.images import ImageDecodeError, list_files, load_rgb
 from nicegan.data.transforms import tensor_to_pil, test_transform
 from nicegan.errors import CheckpointError, ConfigError, NiceganError
+from nicegan.files import describe_os_error, entry_problem, fit_name, writable_dir
 from nicegan.models import create_model
 from nicegan.models.base import HeatmapModel, TranslationModel, check_direction
+from nicegan.progress import track
 from nicegan.runtime import resolve_device
 from nicegan.visual import heatmap_images
 
@@ -109,21 +111,16 @@ def translate_paths(model: TranslationModel, input_path: Path, output_dir: Path,
     at each input's own size with ``keep_size``. With ``heatmap`` a ``<name>_heatmap.png`` overlay of the model's
     attention map on the input is written too (models with a CAM only).
     """
-    from tqdm import tqdm
-
     check_direction(direction)
     if fmt not in OUTPUT_FORMATS:
         raise NiceganError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
     if batch_size < 1:
         raise NiceganError(f"--batch-size must be >= 1, got {batch_size}")
-    input_path = Path(input_path).expanduser()
-    if not input_path.exists():
-        raise NiceganError(f"input not found: {input_path}")
-    files, root = ([input_path], None) if input_path.is_file() else (list_files(input_path), input_path)
-    if not files:
-        raise NiceganError(f"no files in {input_path}")
+    files, root, not_files = input_files(input_path)
     output_dir = Path(output_dir).expanduser()
-    outputs = [output_dir / r for r in _output_names(files, root, fmt)]
+    if output_dir.exists() and not output_dir.is_dir():
+        raise NiceganError(f"--output {output_dir} is an existing file; give a folder for the translations")
+    outputs = [fit_name(output_dir / r) for r in _output_names(files, root, fmt)]
     inputs_resolved = {f.resolve() for f in files}
     for o in outputs:
         if o.resolve() in inputs_resolved:
@@ -131,17 +128,18 @@ def translate_paths(model: TranslationModel, input_path: Path, output_dir: Path,
     if heatmap and not isinstance(model, HeatmapModel):
         raise NiceganError(f"the {model.name} model has no attention heatmap (--heatmap)")
 
-    report = TranslateReport()
+    model.check_input_size(size)
+    writable_dir(output_dir, "output folder")
+    report = TranslateReport(skipped=list(not_files))
     group: list[tuple[Path, Image.Image]] = []  # (output path, input image) of the batch being translated
     group_x = torch.empty(0)  # and its network input
 
     def batches() -> Iterator[Tensor]:
         # translate_batches pulls one batch, then yields its result: ``group`` is always that batch's images.
         nonlocal group, group_x
-        bar_off = None if progress is None else not progress  # None: automatic (only on a terminal)
         pending: list[tuple[Path, Image.Image]] = []
-        for src, dst in tqdm(list(zip(files, outputs, strict=True)), desc="translating", unit="img",
-                             disable=bar_off):
+        for src, dst in track(list(zip(files, outputs, strict=True)), desc="translating", unit="img",
+                              progress=progress, quiet=len(files) < batch_size):
             try:
                 pending.append((dst, load_rgb(src)))
             except ImageDecodeError as e:
@@ -152,23 +150,47 @@ def translate_paths(model: TranslationModel, input_path: Path, output_dir: Path,
                 group_x = torch.stack([test_transform(img, size) for _, img in group])
                 yield group_x
 
-    model.check_input_size(size)
     for y, h in translate_batches(model, batches(), direction, heatmap=heatmap, diagnostics=report.diagnostics):
         heat = heatmap_images(h, size, under=group_x.to(h.device)) if h is not None else None
         for k, (dst, img) in enumerate(group):
             out = tensor_to_pil(y[k])
+            hm = tensor_to_pil(heat[k]) if heat is not None else None
             if keep_size and out.size != img.size:
                 out = out.resize(img.size, Image.Resampling.BICUBIC)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            out.save(dst, **({"quality": 95} if fmt == "jpg" else {}))
+                hm = hm.resize(img.size, Image.Resampling.BICUBIC) if hm is not None else None
+            try:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                out.save(dst, **({"quality": 95} if fmt == "jpg" else {}))
+                if hm is not None:
+                    hm.save(fit_name(dst.with_name(f"{dst.stem}_heatmap.png")))
+            except OSError as e:
+                raise NiceganError(f"{describe_os_error(e, 'cannot write a translation')}; "
+                                   f"{len(report.written)} image(s) were written before it") from None
             report.written.append(dst)
-            if heat is not None:
-                hm = tensor_to_pil(heat[k])
-                if keep_size and hm.size != img.size:
-                    hm = hm.resize(img.size, Image.Resampling.BICUBIC)
-                hm.save(dst.with_name(f"{dst.stem}_heatmap.png"))
     if not report.written:
-        raise NiceganError(f"no usable images in {input_path} ({len(report.skipped)} file(s) could not be decoded)")
+        raise NiceganError(f"no usable images in {input_path} ({len(report.skipped)} file(s) could not be used)")
     if report.skipped:
-        log.warning("skipped %d of %d files that are not usable images", len(report.skipped), len(files))
+        log.warning("skipped %d of %d files that are not usable images", len(report.skipped),
+                    len(files) + len(not_files))
     return report
+
+
+def input_files(input_path: str | Path) -> tuple[list[Path], Path | None, list[tuple[Path, str]]]:
+    """The files an ``--input`` names: ``([file], None, [])`` for a file, else the regular files below the folder,
+    the folder, and the entries left out with their reasons (each warned about)."""
+    input_path = Path(input_path).expanduser()
+    if input_path.is_dir():
+        skipped: list[tuple[Path, str]] = []
+        files = list_files(input_path, skipped)
+        for f, reason in skipped:
+            log.warning("skipping %s: %s", f, reason)
+        if not files:
+            raise NiceganError(f"no files in {input_path}" + (f" ({len(skipped)} entries are not regular files)"
+                                                               if skipped else ""))
+        return files, input_path, skipped
+    problem = entry_problem(input_path)
+    if problem == "file not found":
+        raise NiceganError(f"input not found: {input_path}")
+    if problem is not None:
+        raise NiceganError(f"cannot read the input {input_path}: {problem}")
+    return [input_path], None, []

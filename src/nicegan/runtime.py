@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import random
+import re
 import sys
 
 import numpy as np
@@ -47,9 +48,14 @@ def resolve_device(spec: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; an explicit ``cuda`` without a GPU is a config error."""
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(spec, str) or not re.fullmatch(r"cpu|cuda(:\d{1,3})?", spec):
+        raise ConfigError(f"unknown device {str(spec)[:40]!r}: use cpu, cuda, cuda:N or auto")
     if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device is {spec} but no CUDA device is available (use --device cpu)")
-    return torch.device(spec)
+        raise ConfigError(f"the device is {spec} but no CUDA device is available (use --device cpu)")
+    dev = torch.device(spec)
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"the device is {spec} but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return dev
 
 
 def seed_everything(seed: int) -> None:

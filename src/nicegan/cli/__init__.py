@@ -7,6 +7,7 @@ Each command module has ``add_parser(subparsers)`` and ``run(args) -> int``. Err
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Callable
@@ -58,22 +59,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    restore_logging = _setup_logging(args.quiet)
-    from nicegan.runtime import tune_malloc
-
-    tune_malloc()
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 must print, not crash
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
+    restore_logging: Callable[[], None] = lambda: None
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        restore_logging = _setup_logging(args.quiet)
+        from nicegan.runtime import tune_malloc
+
+        tune_malloc()
         return int(args.func(args) or 0)
     except NiceganError as e:
-        print(f"nicegan: error: {e}", file=sys.stderr)
+        print(f"nicegan: error: {one_line(str(e))}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the machine's doing (disk full, permissions): say what and where, not a traceback
+        from nicegan.files import describe_os_error
+
+        print(f"nicegan: error: {describe_os_error(e)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("nicegan: error: out of memory (use a smaller --size, batch size or model)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nicegan: interrupted", file=sys.stderr)
         return 130
     finally:
         restore_logging()
+
+
+def one_line(text: str, limit: int = 2000) -> str:
+    """A message on one line, cut at ``limit`` characters (a value's repr can be huge)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 20] + " ... (cut)"

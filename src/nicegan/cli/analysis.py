@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from nicegan.cli.common import add_checkpoint, add_device, dataset_root, positive_int
+from nicegan.cli.common import add_checkpoint, add_device, dataset_root, png_output, positive_int
 
 log = logging.getLogger("nicegan")
 
@@ -44,13 +44,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _load_images(path: Path, n: int | None = None) -> list:
-    from nicegan.data.images import ImageDecodeError, list_files, load_rgb
+    from nicegan.data.images import ImageDecodeError, load_rgb
     from nicegan.errors import NiceganError
+    from nicegan.inference import input_files
 
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise NiceganError(f"input not found: {path}")
-    files = [path] if path.is_file() else list_files(path)
+    files, _, _ = input_files(path)
     images = []
     for f in files:
         if n is not None and len(images) == n:
@@ -68,9 +66,10 @@ def run_heatmaps(args: argparse.Namespace) -> int:
     from nicegan.evaluation.analysis import heatmap_grid, save_png
     from nicegan.inference import load_model
 
+    output = png_output(args.output)
     model, cfg, _ = load_model(args.checkpoint, args.device)
     images = _load_images(args.input, args.n)
-    out = save_png(heatmap_grid(model, images, args.direction, cfg.model.img_size), Path(args.output))
+    out = save_png(heatmap_grid(model, images, args.direction, cfg.model.img_size), output)
     log.info("wrote %s (%d images: rows real, heatmap overlay, translation)", out, len(images))
     return 0
 
@@ -80,6 +79,7 @@ def run_latents(args: argparse.Namespace) -> int:
     from nicegan.evaluation.analysis import encode_images, latent_analysis, save_tsne_plot
     from nicegan.inference import load_model
 
+    output = png_output(args.output)
     model, cfg, step = load_model(args.checkpoint, args.device)
     root = dataset_root(args.data, cfg.data.root)
     codes = {}
@@ -88,7 +88,7 @@ def run_latents(args: argparse.Namespace) -> int:
         pick = [round(i * (len(src) - 1) / max(1, min(args.n, len(src)) - 1)) for i in range(min(args.n, len(src)))]
         codes[dom] = encode_images(model, [src.load(i) for i in pick], dom.lower(), cfg.model.img_size)
     rep = latent_analysis(codes["A"], codes["B"])
-    out = save_tsne_plot(rep, Path(args.output), f"{cfg.model_name} step {step}: latent codes ({args.split} split)")
+    out = save_tsne_plot(rep, output, f"{cfg.model_name} step {step}: latent codes ({args.split} split)")
     result = {"mmd2_ab": rep.mmd2_ab, "mmd2_within_a": rep.mmd2_within_a, "bandwidth": rep.bandwidth,
               "n_a": rep.n_a, "n_b": rep.n_b, "plot": str(out)}
     if args.json:
@@ -104,9 +104,10 @@ def run_interpolate(args: argparse.Namespace) -> int:
     from nicegan.evaluation.analysis import interpolation_grid, save_png
     from nicegan.inference import load_model
 
+    output = png_output(args.output)
     model, cfg, _ = load_model(args.checkpoint, args.device)
     img1, img2 = _load_images(args.image1, 1)[0], _load_images(args.image2, 1)[0]
     arr = interpolation_grid(model, img1, img2, args.domain, cfg.model.img_size, args.steps)
-    out = save_png(arr, Path(args.output))
+    out = save_png(arr, output)
     log.info("wrote %s (row 1: into the other domain, row 2: back into domain %s)", out, args.domain.upper())
     return 0

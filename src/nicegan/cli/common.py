@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the training loop is imported only by the commands that train
@@ -39,6 +40,18 @@ def add_device(p: argparse.ArgumentParser, default: str | None = None) -> None:
 
 def add_checkpoint(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint file or run folder")
+
+
+def png_output(path: str) -> Path:
+    """An ``--output`` that must be a new or existing PNG file (not a folder, not another format)."""
+    from nicegan.errors import NiceganError
+
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise NiceganError(f"--output {p} is a folder; give a file name ending in .png, e.g. {p / 'out.png'}")
+    if p.suffix.lower() != ".png":
+        raise NiceganError(f"--output {p} must end in .png (the picture is written as PNG)")
+    return p
 
 
 def dataset_root(data: str | None, recorded: str | None) -> str:

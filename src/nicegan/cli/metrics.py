@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 
 from nicegan.cli.common import add_checkpoint, add_device, add_progress, dataset_root, positive_int
@@ -91,11 +92,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     accuracies = {**out.get("label_preservation", {}), **out.get("adaptation_accuracy", {})}
     if accuracies:
         record["label_preservation"] = accuracies
-    run_dir = _run_dir_of(Path(args.checkpoint))
-    if run_dir is not None:
-        RunLogger(run_dir, tensorboard=False).write({"event": "evaluate", **record})
     if args.json:
-        print(json.dumps(record))
+        print(json.dumps(record), flush=True)
     else:
         for d, r in results.items():
             print(f"{d}: {r.summary()}")
@@ -103,6 +101,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 print(f"{d}: mean {k} {v:.4g}")
         for k, v in record.get("label_preservation", {}).items():
             print(f"{k}: {100 * v:.1f} %")
+        sys.stdout.flush()
+    run_dir = _run_dir_of(Path(args.checkpoint))
+    if run_dir is not None:  # after printing: a read-only or full run folder must not cost the result
+        try:
+            RunLogger(run_dir, tensorboard=False).write({"event": "evaluate", **record})
+        except OSError as e:
+            from nicegan.files import describe_os_error
+
+            log.warning("the result above was not added to %s: %s", run_dir / "metrics.jsonl",
+                        describe_os_error(e))
     return 0
 
 

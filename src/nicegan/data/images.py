@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from nicegan.errors import DataError
+from nicegan.files import describe_os_error, entry_problem
 
 log = logging.getLogger("nicegan")
 
@@ -34,13 +35,47 @@ class ImageDecodeError(Exception):
     """A file that is not a usable image; ``str()`` is the reason."""
 
 
-def list_files(folder: Path) -> list[Path]:
-    """All regular files below ``folder`` (recursively), hidden files and folders excluded, in a stable order."""
-    out = []
-    for dirpath, dirnames, filenames in os.walk(folder):
+def list_files(folder: Path, skipped: list[tuple[Path, str]] | None = None) -> list[Path]:
+    """All regular files below ``folder`` (recursively, following links to folders once), hidden files and
+    folders excluded, in a stable order.
+
+    Entries that are not regular files after resolving links (named pipes, devices, sockets, dangling links, link
+    loops) and unreadable folders are left out: appended to ``skipped`` as ``(path, reason)``, or warned about one
+    by one when ``skipped`` is None. A named pipe in particular is never opened (that would block forever).
+    """
+    found: list[tuple[Path, str]] = []
+    out: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+
+    def on_error(e: OSError) -> None:
+        found.append((Path(e.filename or folder), describe_os_error(e, "cannot list the folder")))
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=on_error, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError:
+            dirnames[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:  # a link back up the tree: list each folder once
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        out += [Path(dirpath) / f for f in filenames if not f.startswith(".")]
-    return sorted(out, key=lambda p: p.relative_to(folder).as_posix())
+        for f in filenames:
+            if f.startswith("."):
+                continue
+            path = Path(dirpath) / f
+            problem = entry_problem(path)
+            if problem is None:
+                out.append(path)
+            elif problem != "a folder, not a file":
+                found.append((path, problem))
+    for path, reason in found:
+        if skipped is None:
+            log.warning("skipping %s: %s", path, reason)
+        else:
+            skipped.append((path, reason))
+    return sorted(out, key=lambda p: os.fsencode(p.relative_to(folder).as_posix()))
 
 
 def _to_8bit(im: Image.Image) -> Image.Image:
@@ -70,8 +105,12 @@ def to_rgb(im: Image.Image) -> Image.Image:
 
 def load_rgb(path: str | os.PathLike) -> Image.Image:
     """Decode ``path`` fully into an upright 8-bit RGB image; :class:`ImageDecodeError` if it cannot be used."""
+    problem = entry_problem(path)
+    if problem is not None:  # never open a FIFO or a device: it may block or never end
+        raise ImageDecodeError(problem)
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. Pillow's corrupt-EXIF warning: the image itself is fine
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 w, h = im.size
@@ -88,11 +127,14 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageDecodeError(f"decompression bomb refused (over the {MAX_PIXELS:,}-pixel limit)") from None
-    except FileNotFoundError:
-        raise ImageDecodeError("file not found") from None
     except Image.UnidentifiedImageError:
         size = _size_or_none(path)
         raise ImageDecodeError("empty file" if size == 0 else "not an image (unknown format)") from None
+    except OSError as e:
+        if e.errno is not None:  # a system error (permission, I/O), not a decoding one
+            raise ImageDecodeError(describe_os_error(e, "cannot read")) from None
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ImageDecodeError(f"cannot decode ({msg})") from None
     except Exception as e:  # Pillow raises many types (OSError, SyntaxError, ValueError, EOFError...) for bad data
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ImageDecodeError(f"cannot decode ({msg})") from None
@@ -113,9 +155,10 @@ class ScanResult:
     bad: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def scan_images(files: Iterable[Path], cache_file: Path | None = None, desc: str = "checking images") -> ScanResult:
+def scan_images(files: Iterable[Path], cache_file: Path | None = None, desc: str = "checking images",
+                progress: bool | None = None) -> ScanResult:
     """Decode every file once; results are cached by (size, mtime) in ``cache_file`` so resumes do not redo it."""
-    from tqdm import tqdm
+    from nicegan.progress import track
 
     files = list(files)
     cache: dict[str, list] = {}
@@ -125,13 +168,13 @@ def scan_images(files: Iterable[Path], cache_file: Path | None = None, desc: str
         except (OSError, ValueError):
             cache = {}
     result, changed = ScanResult(), False
-    for f in tqdm(files, desc=desc, unit="img", leave=False, disable=None if len(files) > 200 else True):
-        try:
-            st = f.stat()
-        except OSError:
-            result.bad.append((f, "file not found"))
+    for f in track(files, desc=desc, unit="img", progress=progress, quiet=len(files) <= 200):
+        problem = entry_problem(f)
+        if problem is not None:
+            result.bad.append((f, problem))
             continue
-        key, sig = str(f.resolve()), [st.st_size, st.st_mtime_ns]
+        st = f.stat()
+        key, sig = os.fsencode(f.resolve()).decode("utf-8", "backslashreplace"), [st.st_size, st.st_mtime_ns]
         hit = cache.get(key)
         if hit is not None and hit[:2] == sig:
             reason = hit[2]
@@ -145,7 +188,7 @@ def scan_images(files: Iterable[Path], cache_file: Path | None = None, desc: str
         (result.bad.append((f, reason)) if reason else result.good.append(f))
     if cache_file is not None and changed:
         try:
-            tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
+            tmp = cache_file.with_name(f".{cache_file.name}.tmp{os.getpid()}")
             tmp.write_text(json.dumps(cache))
             os.replace(tmp, cache_file)
         except OSError:
@@ -157,10 +200,12 @@ def checked_image_files(folder: Path, strict: bool, cache_file: Path | None = No
     """Decodable images of ``folder``: DataError if it is missing or has none; bad files warned about or fatal."""
     if not folder.is_dir():
         raise DataError(f"folder not found: {folder}" if not folder.exists() else f"not a folder: {folder}")
-    files = list_files(folder)
-    if not files:
+    not_files: list[tuple[Path, str]] = []
+    files = list_files(folder, not_files)
+    if not files and not not_files:
         raise DataError(f"no images in {folder}")
     res = scan_images(files, cache_file, desc=f"checking {folder.name}")
+    res.bad[:0] = not_files
     if res.bad:
         if strict:
             f, reason = res.bad[0]
@@ -168,8 +213,8 @@ def checked_image_files(folder: Path, strict: bool, cache_file: Path | None = No
             raise DataError(f"cannot use {f}: {reason}{more}; fix or remove it, or train without --strict")
         for f, reason in res.bad:
             log.warning("skipping %s: %s", f, reason)
-        log.warning("skipped %d of %d files in %s (use --strict to make this an error)", len(res.bad), len(files),
-                    folder)
+        log.warning("skipped %d of %d files in %s (use --strict to make this an error)", len(res.bad),
+                    len(files) + len(not_files), folder)
     if not res.good:
         raise DataError(f"no decodable images in {folder} ({len(res.bad)} files could not be read)")
     return res.good

@@ -110,8 +110,9 @@ def _on_digits(ctx: EvalContext) -> bool:
 
 @register_metric("label_preservation", applies=_on_digits)
 def label_preservation_metric(ctx: EvalContext) -> dict[str, float]:
-    """Label preservation of the translations on the digits test splits, with the untranslated baselines."""
-    return label_preservation(ctx.model)
+    """Label preservation of the translations on the digits test splits, with the untranslated baselines (only
+    the evaluated directions, and at most ``limit`` images each, spread over the split)."""
+    return label_preservation(ctx.model, directions=ctx.directions, limit=ctx.limit)
 
 
 @register_metric("adaptation_accuracy", applies=lambda ctx: _on_digits(ctx) and isinstance(ctx.model, ClassifierModel))
@@ -120,21 +121,28 @@ def adaptation_accuracy_metric(ctx: EvalContext) -> dict[str, float]:
     return adaptation_accuracy(ctx.model)
 
 
-def label_preservation(model: TranslationModel, pair: DigitsPair | None = None) -> dict[str, float]:
-    """Accuracies of translations and untranslated baselines on the digits test splits (see module docstring)."""
+def label_preservation(model: TranslationModel, pair: DigitsPair | None = None,
+                       directions: tuple[str, ...] = ("a2b", "b2a"), limit: int | None = None) -> dict[str, float]:
+    """Accuracies of translations and untranslated baselines on the digits test splits (see module docstring);
+    ``limit`` scores at most that many test images per direction, evenly spread (the splits are class-sorted)."""
     pair = pair or load_digits_pair()
     size = model.cfg.img_size
     clf = {d: digit_classifier(d) for d in "AB"}
     out: dict[str, float] = {}
     for direction, src_dom, dst_dom in (("a2b", "A", "B"), ("b2a", "B", "A")):
+        if direction not in directions:
+            continue
         src = pair.split("test", src_dom)
-        x = source_tensor(src, size)
+        x, labels = source_tensor(src, size), src.labels
+        if limit is not None and limit < len(x):
+            pick = torch.linspace(0, len(x) - 1, limit).round().long()
+            x, labels = x[pick], labels[pick.numpy()]
         fake = translate_all(model, x, direction)
         if fake.shape[-1] != 32:
             fake = F.interpolate(fake, size=(32, 32), mode="bilinear", align_corners=False)
             x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
-        out[f"digits/{direction}_accuracy"] = accuracy(clf[dst_dom], fake, src.labels)
-        out[f"digits/{direction}_baseline"] = accuracy(clf[dst_dom], x, src.labels)
+        out[f"digits/{direction}_accuracy"] = accuracy(clf[dst_dom], fake, labels)
+        out[f"digits/{direction}_baseline"] = accuracy(clf[dst_dom], x, labels)
     for d in "AB":
         test = pair.split("test", d)
         out[f"digits/classifier_{d.lower()}_test_accuracy"] = accuracy(clf[d], source_tensor(test), test.labels)

@@ -61,7 +61,8 @@ def fid_from_features(f1: np.ndarray, f2: np.ndarray) -> float:
         raise NiceganError("FID needs at least 2 images in each set")
     stats = [{"mu": f.mean(axis=0), "sigma": np.cov(f, rowvar=False)} for f in (np.asarray(f1, np.float64),
                                                                                np.asarray(f2, np.float64))]
-    return float(fid_statistics_to_metric(stats[0], stats[1], verbose=False)["frechet_inception_distance"])
+    fid = float(fid_statistics_to_metric(stats[0], stats[1], verbose=False)["frechet_inception_distance"])
+    return max(0.0, fid)  # a distance: identical sets give about -1e-4 from rounding in the matrix square root
 
 
 def kid_from_features(f1: np.ndarray, f2: np.ndarray, subsets: int = 100, subset_size: int = 1000,

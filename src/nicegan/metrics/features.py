@@ -7,6 +7,7 @@ adding or removing a file recomputes them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -20,9 +21,11 @@ from PIL import Image
 
 from nicegan.data.images import ImageDecodeError, list_files, load_rgb
 from nicegan.errors import NiceganError
+from nicegan.files import describe_os_error, remove_stale_temp_files
 from nicegan.metrics.inception import FIDInception
 from nicegan.metrics.protocols import Protocol
 from nicegan.metrics.weights import InceptionWeights, cache_dir
+from nicegan.progress import reporter
 
 log = logging.getLogger("nicegan")
 
@@ -44,11 +47,9 @@ class FeatureExtractor:
     def features(self, images: Iterable[Image.Image], total: int | None = None, desc: str = "features",
                  progress: bool | None = None) -> np.ndarray:
         """Features (N x 2048, float64) of 8-bit RGB images, in order."""
-        from tqdm import tqdm
-
         out: list[np.ndarray] = []
         batch: list[torch.Tensor] = []
-        bar = tqdm(total=total, desc=desc, unit="img", leave=False, disable=None if progress is None else not progress)
+        bar = reporter(total, desc, unit="img", progress=progress)
 
         def flush() -> None:
             x = torch.stack(batch).to(self.device).contiguous(memory_format=self.memory_format)
@@ -74,6 +75,8 @@ class FeatureExtractor:
     def cached(self, tag: str, compute: Callable[[], tuple[np.ndarray, int]]) -> tuple[np.ndarray, int]:
         """``(features, skipped)`` stored under ``tag`` (which must encode the content), else ``compute()``d."""
         path = self._cache_key(tag)
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_file():
             try:
                 with np.load(path) as z:
@@ -81,10 +84,16 @@ class FeatureExtractor:
             except (OSError, ValueError, KeyError):
                 pass  # a damaged cache entry is recomputed
         feats, skipped = compute()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, features=feats, skipped=skipped)
-        os.replace(tmp, path)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        try:
+            remove_stale_temp_files(path.parent)
+            with open(tmp, "wb") as fh:
+                np.savez(fh, features=feats, skipped=skipped)
+            os.replace(tmp, path)
+        except OSError as e:  # the cache only saves time: a full or read-only cache must not cost the result
+            log.warning("could not cache features: %s", describe_os_error(e))
+            with contextlib.suppress(OSError):
+                tmp.unlink()
         return feats, skipped
 
     def folder_features(self, folder: Path, use_cache: bool = True,
@@ -92,15 +101,18 @@ class FeatureExtractor:
         """Features of every decodable image below ``folder`` (recursively) and the number of files skipped."""
         folder = Path(folder).expanduser()
         if not folder.is_dir():
-            raise NiceganError(f"folder not found: {folder}")
-        files = list_files(folder)
+            raise NiceganError(f"folder not found: {folder}" if not folder.exists() else f"not a folder: {folder}")
+        not_files: list[tuple[Path, str]] = []
+        files = list_files(folder, not_files)
+        for f, reason in not_files:
+            log.warning("skipping %s: %s", f, reason)
         if not files:
             raise NiceganError(f"no files in {folder}")
-        compute = lambda: self._files_features(folder, files, progress)
+        compute = lambda: self._files_features(folder, files, progress, len(not_files))
         return self.cached("folder:" + folder_signature(folder, files), compute) if use_cache else compute()
 
-    def _files_features(self, folder: Path, files: list[Path], progress: bool | None) -> tuple[np.ndarray, int]:
-        skipped = 0
+    def _files_features(self, folder: Path, files: list[Path], progress: bool | None,
+                        skipped: int = 0) -> tuple[np.ndarray, int]:
 
         def images() -> Iterator[Image.Image]:
             nonlocal skipped
@@ -117,9 +129,13 @@ class FeatureExtractor:
 
 def folder_signature(folder: Path, files: list[Path]) -> str:
     """Content signature: relative path, size and mtime of every file (any change gives a new one)."""
-    h = hashlib.sha256(str(folder.resolve()).encode())
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.relative_to(folder).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    h = hashlib.sha256(os.fsencode(folder.resolve()))
+    for f in files:  # names as bytes: a name that is not UTF-8 is still a name
+        try:
+            st = f.stat()
+            size, mtime = st.st_size, st.st_mtime_ns
+        except OSError:  # vanished since it was listed: it will be skipped, and the signature says so
+            size, mtime = -1, -1
+        h.update(os.fsencode(f.relative_to(folder).as_posix()) + f"\0{size}\0{mtime}\n".encode())
     return h.hexdigest()
 

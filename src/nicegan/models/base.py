@@ -15,6 +15,8 @@ translation with style codes).
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
@@ -41,10 +43,21 @@ class ModelConfig:
     tiny: ClassVar[dict[str, Any]] = {}
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first value the networks cannot be built with."""
+        """Raise :class:`ConfigError` naming the first value the networks cannot be built with.
+
+        The base checks hold for every model: sizes >= 1, every number finite, and loss weights (fields named
+        ``*weight*`` or ``lambda_*``) not negative. Subclasses add their own after calling it.
+        """
         for key in ("img_size", "img_ch"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"model.{key} must be >= 1, got {getattr(self, key)}")
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"model.{f.name} must be a finite number, got {value}")
+            if (isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0
+                    and ("weight" in f.name or f.name.startswith("lambda_"))):
+                raise ConfigError(f"model.{f.name} is a loss weight and must be >= 0, got {value}")
 
 
 class Phase(NamedTuple):

@@ -6,8 +6,11 @@ module, each of which registers itself here. So the registry is always complete,
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+import torch
 
 from nicegan.errors import ConfigError
 
@@ -43,5 +46,31 @@ def get_model_class(name: str) -> type[TranslationModel]:
 
 
 def create_model(name: str, cfg: ModelConfig) -> TranslationModel:
-    """Build the model ``name`` from its config dataclass instance."""
-    return get_model_class(name)(cfg)
+    """Build the model ``name`` from its config dataclass instance.
+
+    The model is first built on the ``meta`` device (no memory), so a config whose weights alone would not fit in
+    this machine's memory (``model.ch=1000000``) is refused with the estimate instead of dying in an allocation.
+    """
+    cls = get_model_class(name)
+    need = 4 * parameter_count(cls, cfg)  # float32 weights
+    have = physical_memory()
+    if have and need > have:
+        raise ConfigError(f"the {name} model of this config has {need // 4:,} parameters: {need / 2**30:,.1f} GiB for "
+                          f"its weights alone (training needs about 4x that), more than this machine's "
+                          f"{have / 2**30:.1f} GiB of memory; reduce model.ch or the depth")
+    return cls(cfg)
+
+
+def parameter_count(cls: type[TranslationModel], cfg: ModelConfig) -> int:
+    """Parameters (and buffers) of ``cls(cfg)``, counted on the ``meta`` device without allocating them."""
+    with torch.device("meta"):
+        model = cls(cfg)
+    return sum(t.numel() for t in (*model.parameters(), *model.buffers()))
+
+
+def physical_memory() -> int:
+    """Bytes of RAM of this machine (0 if unknown)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,9 +30,11 @@ from nicegan.config import RunConfig
 from nicegan.data import build_train_loader, open_domain
 from nicegan.data.sources import ImageSource
 from nicegan.data.transforms import test_transform
-from nicegan.errors import CheckpointError, ConfigError, TrainingDiverged
+from nicegan.errors import CheckpointError, ConfigError, NiceganError, TrainingDiverged
+from nicegan.files import describe_os_error, writable_dir
 from nicegan.models import create_model
 from nicegan.models.base import ClassifierModel
+from nicegan.progress import hms, reporter, use_bar
 from nicegan.runtime import resolve_device, seed_everything
 from nicegan.training import distributed as D
 from nicegan.training.evaluator import Evaluator
@@ -138,8 +138,9 @@ class Trainer:
                 net.compile()
 
         size, root, strict = cfg.model.img_size, cfg.data.root, cfg.data.strict
-        self.cache = self.run_dir / "cache"
-        self.cache.mkdir(parents=True, exist_ok=True)
+        if self.dist.is_main:  # a read-only or full run folder fails now, not at the first save hours later
+            writable_dir(ckpt_format.checkpoint_dir(self.run_dir), "checkpoint folder")
+        self.cache = writable_dir(self.run_dir / "cache", "run cache folder")
         src = {d: open_domain(root, "train", d, strict, self.cache) for d in "AB"}
         test = {d: open_domain(root, "test", d, strict, self.cache) for d in "AB"}
         labelled = isinstance(self.model, ClassifierModel)  # its classifier learns from labelled A batches
@@ -153,8 +154,10 @@ class Trainer:
         self.samples = {d: self._to_device(fixed_sample_batch(src[d], test[d], size)) for d in "AB"}
         main = self.dist.is_main
         self.evaluator = Evaluator(cfg, self.device, self.cache) if tc.eval_every and main else None
-        self.logger = RunLogger(self.run_dir, enabled=main, tensorboard=tensorboard)
-        self.show_bar = (sys.stderr.isatty() if progress is None else progress) and main
+        self.logger = RunLogger(self.run_dir, enabled=main, tensorboard=tensorboard,
+                                resume_step=self.step if ckpt is not None else None)
+        self.progress = progress
+        self.show_bar = use_bar(progress) and main
         if main:
             (self.run_dir / "config.yaml").write_text(cfg.to_yaml())
             self.logger.write({"event": "start", "step": self.step, "max_steps": tc.max_steps,
@@ -207,15 +210,17 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=AMP_DTYPES[self.tc.amp])
 
+    def _kept_checkpoint(self) -> str:
+        latest = latest_checkpoint(self.run_dir)
+        return f"the last good checkpoint is kept: {latest}" if latest else "no checkpoint had been written yet"
+
     def _check_finite(self, phase: str, logs: dict[str, Tensor]) -> None:
         """Stop every rank together when a loss term is NaN or infinite; the last good checkpoint stays."""
         bad = _first_bad(logs)
         if not D.all_true(bad is None, self.device):
-            latest = latest_checkpoint(self.run_dir)
-            kept = f"the last good checkpoint is kept: {latest}" if latest else "no checkpoint had been written yet"
             name, value = bad or ("on another rank", float("nan"))
             raise TrainingDiverged(f"training stopped at step {self.step}: loss {name} is {value} (non-finite); "
-                                   f"{kept}")
+                                   f"{self._kept_checkpoint()}")
 
     def _average_gradients(self, params: list[torch.nn.Parameter]) -> None:
         D.average_gradients(params, self.dist.world)
@@ -263,17 +268,19 @@ class Trainer:
         totals = {k.split("/")[0]: round(v, 3) for k, v in logs.items() if k.endswith("/total")}
         bar.set_postfix(totals, refresh=False)
         if not self.show_bar and self.dist.is_main:
-            eta = _hms(dt * (self.tc.max_steps - self.step))
+            eta = hms(dt * (self.tc.max_steps - self.step))
             log.info("step %d/%d  %s  %.3f s/step  eta %s", self.step, self.tc.max_steps,
                      "  ".join(f"{k} {v:.4g}" for k, v in totals.items()), dt, eta)
         return logs
 
     def run(self, stop_at: int | None = None) -> TrainResult:
         """Train to ``train.max_steps`` (or ``stop_at``); always ends with a checkpoint at the last step."""
-        from tqdm import tqdm
-
         tc = self.tc
-        bar = tqdm(total=tc.max_steps, initial=self.step, unit="step", dynamic_ncols=True, disable=not self.show_bar)
+        if self.dist.is_main:
+            log.info("training %s from step %d to %d on %s (%s)", self.cfg.model_name, self.step, tc.max_steps,
+                     self.device, self.run_dir)
+        bar = reporter(tc.max_steps, "training", unit="step", progress=self.progress, initial=self.step,
+                       leave=True, quiet=not self.dist.is_main)
         acc: dict[str, Tensor] = {}
         n_acc, t_window, last_logs = 0, time.perf_counter(), {}
         ckpt_path = latest_checkpoint(self.run_dir)
@@ -306,6 +313,9 @@ class Trainer:
             except TrainingDiverged as e:
                 self.logger.write({"event": "diverged", "step": self.step, "message": str(e)})
                 raise
+            except OSError as e:  # a full or read-only disk under a sample, a log line or a checkpoint
+                raise NiceganError(f"{describe_os_error(e)} at step {self.step}; "
+                                   f"{self._kept_checkpoint()}") from None
             finally:
                 bar.close()
                 self.logger.close()
@@ -327,10 +337,3 @@ def run_training(cfg: RunConfig, run_dir: Path, ckpt: Checkpoint | None = None, 
         return Trainer(cfg, run_dir, ckpt, progress, tensorboard).run(stop_at)
     finally:
         D.shutdown()
-
-
-def _hms(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,9 +13,12 @@ from typing import Any
 from nicegan import checkpoint
 from nicegan.checkpoint import Checkpoint, latest_checkpoint
 from nicegan.config import RunConfig, given, resolve_config
-from nicegan.errors import CheckpointError, ConfigError, NiceganError
+from nicegan.errors import CheckpointError, ConfigError, NiceganError, TrainingDiverged
+from nicegan.files import describe_os_error, remove_stale_temp_files
 from nicegan.training.distributed import env_dist_info
 from nicegan.training.loop import TrainResult, run_training
+
+log = logging.getLogger("nicegan")
 
 
 @contextmanager
@@ -27,28 +32,53 @@ def run_lock(run_dir: Path) -> Iterator[None]:
     except ImportError:  # not on POSIX: no locking
         yield
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".lock", "w") as fh:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(run_dir / ".lock", "a+")  # noqa: SIM115 - held open while the run trains
+    except OSError as e:
+        raise NiceganError(describe_os_error(e, f"cannot use the run folder {run_dir}")) from None
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             raise NiceganError(f"another nicegan process is training in {run_dir}") from None
+        fh.seek(0)
+        fh.truncate()
         fh.write(str(os.getpid()))
         fh.flush()
         yield
 
 
+def _clean_stale(run_dir: Path) -> None:
+    """Delete temporary files that writers killed mid-save left behind (under the run lock: none is live)."""
+    removed = remove_stale_temp_files(checkpoint.checkpoint_dir(run_dir), run_dir / "cache")
+    if removed:
+        log.info("removed %d temporary file(s) left by an interrupted save (%s)", len(removed),
+                 ", ".join(p.name for p in removed[:3]) + (" ..." if len(removed) > 3 else ""))
+
+
 def start_run(cfg: RunConfig, run_dir: str | Path, **kwargs: Any) -> TrainResult:
-    """Train a new run in ``run_dir``; refuses a folder that already holds a run's checkpoint."""
+    """Train a new run in ``run_dir``; refuses a folder that already holds a run's checkpoint.
+
+    If the run cannot start (bad data, bad config, Ctrl-C before training), a run folder this call created is
+    removed again, so a failed attempt leaves nothing behind.
+    """
     run_dir = Path(run_dir).expanduser()
     if run_dir.exists() and not run_dir.is_dir():
         raise NiceganError(f"--run-dir {run_dir} exists and is not a folder")
-    existing = latest_checkpoint(run_dir)
-    if existing is not None:
-        raise NiceganError(f"{run_dir} already holds a run ({existing}); continue it with `nicegan resume {run_dir}` "
-                           "or choose another --run-dir")
-    with run_lock(run_dir):
-        return run_training(cfg, run_dir, **kwargs)
+    created = not run_dir.exists()
+    try:
+        with run_lock(run_dir):
+            existing = latest_checkpoint(run_dir) or next(iter(checkpoint.numbered_checkpoints(run_dir)), None)
+            if existing is not None:  # checked under the lock: no other process can be writing one now
+                raise NiceganError(f"{run_dir} already holds a run ({existing}); continue it with "
+                                   f"`nicegan resume {run_dir}` or choose another --run-dir")
+            _clean_stale(run_dir)
+            return run_training(cfg, run_dir, **kwargs)
+    except (NiceganError, KeyboardInterrupt, OSError) as e:
+        if created and not isinstance(e, TrainingDiverged) and not checkpoint.checkpoint_dir(run_dir).exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def resume_config(ck: Checkpoint, max_steps: int | None = None, data_root: str | None = None,
@@ -66,18 +96,33 @@ def resume_config(ck: Checkpoint, max_steps: int | None = None, data_root: str |
         raise CheckpointError(f"the config stored in {ck.path} cannot be used: {e}") from None
 
 
+def run_folder(path: str | Path) -> Path:
+    """The run folder ``path`` names: the folder itself, or the run of ``RUN/checkpoints/latest.pt``."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return p
+    if p.name == checkpoint.LATEST and p.parent.name == "checkpoints" and p.is_file():
+        return p.parent.parent
+    if p.exists():
+        raise NiceganError(f"{p} is a file: resume takes the run folder (the one holding checkpoints/), e.g. "
+                           f"nicegan resume {p.parent.parent if p.parent.name == 'checkpoints' else p.parent}")
+    raise NiceganError(f"run folder not found: {p}")
+
+
 def resume_run(run_dir: str | Path, max_steps: int | None = None, data_root: str | None = None,
                device: str | None = None, fast_paths: dict[str, Any] | None = None, **kwargs: Any) -> TrainResult:
-    """Continue the run in ``run_dir`` from its latest checkpoint with the config saved in it."""
-    run_dir = Path(run_dir).expanduser()
-    if not run_dir.is_dir():
-        raise NiceganError(f"run folder not found: {run_dir}")
-    latest = latest_checkpoint(run_dir)
-    if latest is None:
+    """Continue the run in ``run_dir`` from its latest checkpoint with the config saved in it (from the newest
+    intact numbered one if ``latest.pt`` is damaged)."""
+    run_dir = run_folder(run_dir)
+    if latest_checkpoint(run_dir) is None and not checkpoint.numbered_checkpoints(run_dir):
         raise NiceganError(f"{run_dir} has no checkpoint to resume from (expected {run_dir}/checkpoints/latest.pt)")
     with run_lock(run_dir):
-        ck = checkpoint.load(latest)
+        _clean_stale(run_dir)
+        ck = checkpoint.load_run(run_dir)
         cfg = resume_config(ck, max_steps, data_root, device, fast_paths)
+        if max_steps is not None and max_steps < ck.step:
+            raise NiceganError(f"--max-steps {max_steps} is below the run's current step {ck.step}; give a larger "
+                               "value to train further")
         if ck.step >= cfg.train.max_steps:
-            return TrainResult(run_dir, ck.step, latest)
+            return TrainResult(run_dir, ck.step, Path(ck.path))
         return run_training(cfg, run_dir, ckpt=ck, **kwargs)

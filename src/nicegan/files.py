@@ -1,0 +1,136 @@
+"""File-system facts and guards shared by every command: what an entry really is, names that fit, folders that
+can be written, one-line messages for OS errors, and the clean-up of temporary files left by killed writers."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import stat
+import tempfile
+from pathlib import Path
+
+from nicegan.errors import NiceganError
+
+#: the longest file name (in bytes) common file systems accept
+NAME_MAX = 255
+
+_TEMP_RE = re.compile(r"^\..+\.tmp(\d+)$")
+
+
+def entry_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is not a regular file that can be read (after following links), or None if it is one.
+
+    Named pipes are the dangerous case: opening one blocks until a writer appears, so they are never opened.
+    """
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symbolic link loop"
+        if e.errno == errno.ENOENT:
+            return "dangling symbolic link" if os.path.islink(path) else "file not found"
+        if e.errno == errno.ENAMETOOLONG:
+            return "file name too long"
+        return f"cannot read ({e.strerror or type(e).__name__})"
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder, not a file"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO), not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not a regular file"
+    return "not a regular file"
+
+
+def fit_name(path: Path) -> Path:
+    """``path`` with its file name shortened (stem cut, a short hash added) if it is longer than :data:`NAME_MAX`
+    bytes, so an output derived from a long input name (``<stem>_heatmap.png``) can still be written."""
+    name = os.fsencode(path.name)
+    if len(name) <= NAME_MAX:
+        return path
+    suffix = os.fsencode(path.suffix)
+    tag = b"~" + hashlib.sha1(name).hexdigest()[:10].encode()
+    stem = name[: NAME_MAX - len(suffix) - len(tag)]
+    while stem:  # do not cut a UTF-8 sequence in two
+        try:
+            stem.decode("utf-8")
+            break
+        except UnicodeDecodeError:
+            stem = stem[:-1]
+    return path.with_name(os.fsdecode(stem + tag + suffix))
+
+
+def describe_os_error(e: OSError, doing: str = "") -> str:
+    """One line for an OS error: what failed, where, and why (disk full, permission, read-only file system...)."""
+    reasons = {errno.ENOSPC: "no space left on the device", errno.EACCES: "permission denied",
+               errno.EPERM: "operation not permitted", errno.EROFS: "read-only file system",
+               errno.EDQUOT: "disk quota exceeded", errno.ENAMETOOLONG: "file name too long",
+               errno.ELOOP: "symbolic link loop", errno.ENOTDIR: "a path component is not a folder",
+               errno.EISDIR: "is a folder", errno.ENOENT: "no such file or folder",
+               errno.EEXIST: "already exists"}
+    why = reasons.get(e.errno or 0) or e.strerror or str(e) or type(e).__name__
+    where = e.filename if e.filename is not None else ""
+    head = f"{doing}: " if doing else ""
+    return f"{head}{why}" + (f" ({os.fsdecode(where)})" if where != "" else "")
+
+
+def writable_dir(folder: str | os.PathLike, what: str) -> Path:
+    """Create ``folder`` (and parents) and prove a file can be written in it, before long work starts."""
+    folder = Path(folder)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise NiceganError(f"{what} {folder} exists and is not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".nicegan-write-test", dir=folder)
+        try:
+            os.write(fd, b"\0" * 4096)  # a full disk often still allows an empty file
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as e:
+        raise NiceganError(f"cannot write the {what} {folder}: {describe_os_error(e)}") from None
+    return folder
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (one we may not signal counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid > 0
+    return True
+
+
+def stale_temp_files(folder: Path) -> list[Path]:
+    """Temporary files ``.NAME.tmp<PID>`` in ``folder`` whose writer process is gone (killed mid-write)."""
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in folder.iterdir():
+        m = _TEMP_RE.match(p.name)
+        if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
+            out.append(p)
+    return sorted(out)
+
+
+def remove_stale_temp_files(*folders: Path) -> list[Path]:
+    """Delete :func:`stale_temp_files` of each folder; returns what was removed (a live writer's file is kept)."""
+    removed = []
+    for folder in folders:
+        for p in stale_temp_files(folder):
+            try:
+                p.unlink()
+                removed.append(p)
+            except OSError:
+                pass  # not ours to fight over: it is reported again at the next start
+    return removed
