@@ -103,6 +103,7 @@ class Checkpoint:
                                   f"nicegan import-official {where} --out converted.pt")
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise CheckpointError(f"{where} is not a nicegan checkpoint")
+        check_structure(payload, where)
         verify_digest(payload, where)
         d = migrate(payload, where)
         names = {f.name for f in dataclasses.fields(cls)} - {"path"}
@@ -133,6 +134,26 @@ class Checkpoint:
         for name in ("model_extra_per_rank", "rng_per_rank"):
             value = getattr(self, name)
             need(isinstance(value, list) and all(isinstance(v, dict) for v in value), f"'{name}' is not a list")
+        for state in (self.rng, *self.rng_per_rank):
+            need(not state or _rng_state_ok(state), "the random-generator state is damaged")
+
+
+def _rng_state_ok(state: dict[str, Any]) -> bool:
+    """Whether ``state`` has the shape :func:`capture_rng` gives (checked on load, not first at resume)."""
+    def is_int(x: Any) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    try:
+        n, p = state["numpy"], state["python"]
+        return (isinstance(state["torch"], Tensor) and state["torch"].dtype == torch.uint8
+                and isinstance(state.get("cuda", []), list)
+                and all(isinstance(t, Tensor) for t in state.get("cuda", []))
+                and isinstance(n["keys"], Tensor) and n["keys"].numel() == 624 and is_int(n["pos"])
+                and is_int(n["has_gauss"]) and isinstance(n["cached_gaussian"], float)
+                and is_int(p["version"]) and isinstance(p["state"], list) and len(p["state"]) == 625
+                and all(is_int(v) for v in p["state"]) and (p["gauss"] is None or isinstance(p["gauss"], float)))
+    except (KeyError, TypeError, AttributeError):
+        return False
 
 
 # --- content hash ----------------------------------------------------------------------------------------------
@@ -168,6 +189,27 @@ def content_digest(payload: Any) -> str:
 
     feed(payload)
     return h.hexdigest()
+
+
+#: a checkpoint's containers hold a few thousand entries; shared references (pickle's memo) can make a small
+#: file describe billions, which any walk (hashing, validation, the config) would take forever over
+MAX_ENTRIES = 1_000_000
+
+
+def check_structure(payload: Any, where: str) -> None:
+    """Refuse a payload with more than :data:`MAX_ENTRIES` container entries (shared references counted each time
+    they are reached) or nested deeper than 64 levels, stopping at the first entry over the budget."""
+    budget, stack = MAX_ENTRIES, [(payload, 0)]
+    while stack:
+        node, depth = stack.pop()
+        budget -= 1
+        if budget < 0 or depth > 64:
+            raise CheckpointError(f"{where} is damaged or hostile: its structure has over {MAX_ENTRIES:,} entries "
+                                  "or 64 levels (a checkpoint has a few thousand)")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, depth + 1) for v in node)
 
 
 def verify_digest(payload: dict[str, Any], where: str) -> None:
@@ -259,22 +301,44 @@ def atomic_save(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    out: _RecordingWriter | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
+            out = _RecordingWriter(fh)
+            torch.save(obj, out)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as e:
         kept = f"; the previous {path.name} is intact" if path.is_file() else ""
         raise CheckpointWriteError(f"{describe_os_error(e, f'cannot write {path}')}{kept}") from None
-    except RuntimeError as e:  # torch.save reports a full disk as a RuntimeError from its zip writer
+    except RuntimeError as e:  # torch's zip writer turns a failed write (a full disk) into a RuntimeError
         kept = f"; the previous {path.name} is intact" if path.is_file() else ""
-        raise CheckpointWriteError(f"cannot write {path}: {' '.join(str(e).split())[:200]}{kept}") from None
+        why = (describe_os_error(out.error, f"cannot write {path}") if out is not None and out.error is not None
+               else f"cannot write {path}: {' '.join(str(e).split())[:200]}")
+        raise CheckpointWriteError(f"{why}{kept}") from None
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+class _RecordingWriter:
+    """A file wrapper for ``torch.save`` that keeps the OS error of a failed write (torch's C++ writer would only
+    report "unexpected pos"), so a full disk is reported as a full disk."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh, self.error = fh, None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self.fh.flush()
 
 
 def checkpoint_dir(run_dir: Path) -> Path:

@@ -291,7 +291,7 @@ def load_config_dict(name_or_path: str, _depth: int = 0) -> dict[str, Any]:
         where = Path(".")
     else:
         path = Path(name_or_path).expanduser()
-        if not path.is_file():
+        if not path.exists() and not path.is_symlink():
             raise ConfigError(f"no preset or config file named {_show(name_or_path)} "
                               f"(presets: {', '.join(list_presets())})")
         problem = entry_problem(path)

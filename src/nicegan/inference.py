@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -18,12 +19,13 @@ from torch import Tensor
 
 from nicegan import checkpoint
 from nicegan.config import RunConfig, resolve_config
-from nicegan.data.images import ImageDecodeError, list_files, load_rgb
+from nicegan.data.images import ImageDecodeError, list_files, load_rgb, warn_skipped
 from nicegan.data.transforms import tensor_to_pil, test_transform
 from nicegan.errors import CheckpointError, ConfigError, NiceganError
 from nicegan.files import describe_os_error, entry_problem, fit_name, writable_dir
 from nicegan.models import create_model
 from nicegan.models.base import HeatmapModel, TranslationModel, check_direction
+from nicegan.models.registry import physical_memory
 from nicegan.progress import track
 from nicegan.runtime import resolve_device
 from nicegan.visual import heatmap_images
@@ -48,6 +50,38 @@ def load_model(checkpoint_path: str | Path,
     model = create_model(cfg.model_name, cfg.model)
     checkpoint.load_nets(model.nets, ck.nets, names=model.translation_nets(), where=ck.path, model=cfg.model_name)
     return model.to(dev).eval(), cfg, ck.step
+
+
+def check_translation_memory(model: TranslationModel, size: int, batch_size: int, direction: str = "a2b") -> None:
+    """Refuse a translation whose activations would not fit in memory (e.g. ``--size 100000``), with the estimate.
+
+    The estimate runs the model once on the ``meta`` device (shapes only, no memory) and takes the weights plus
+    four times the largest activation of one batch (input, output, a skip connection and a temporary).
+    """
+    largest = 0
+
+    def hook(module: torch.nn.Module, inputs: Any, output: Any) -> None:
+        nonlocal largest
+        for t in output if isinstance(output, (tuple, list)) else (output,):
+            if isinstance(t, Tensor):
+                largest = max(largest, t.numel() * t.element_size())
+
+    try:
+        with torch.device("meta"):
+            meta = type(model)(model.cfg)
+        handles = [m.register_forward_hook(hook) for m in meta.modules()]
+        with torch.no_grad():
+            meta.eval().translate(torch.empty(batch_size, model.cfg.img_ch, size, size, device="meta"), direction)
+        for h in handles:
+            h.remove()
+    except Exception:  # a model whose translation cannot run on meta tensors (e.g. an optimising inversion)
+        return
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    need, have = weights + 4 * largest, physical_memory()
+    if have and need > have:
+        raise NiceganError(f"translating {batch_size} image(s) at {size}x{size} px needs about {need / 2**30:,.1f} GiB "
+                           f"of memory (largest activation {largest / 2**30:,.1f} GiB), more than this machine's "
+                           f"{have / 2**30:.1f} GiB; use a smaller --size or --batch-size")
 
 
 def inference_context(model: TranslationModel) -> AbstractContextManager:
@@ -129,6 +163,7 @@ def translate_paths(model: TranslationModel, input_path: Path, output_dir: Path,
         raise NiceganError(f"the {model.name} model has no attention heatmap (--heatmap)")
 
     model.check_input_size(size)
+    check_translation_memory(model, size, min(batch_size, len(files)), direction)
     writable_dir(output_dir, "output folder")
     report = TranslateReport(skipped=list(not_files))
     group: list[tuple[Path, Image.Image]] = []  # (output path, input image) of the batch being translated
@@ -143,7 +178,7 @@ def translate_paths(model: TranslationModel, input_path: Path, output_dir: Path,
             try:
                 pending.append((dst, load_rgb(src)))
             except ImageDecodeError as e:
-                log.warning("skipping %s: %s", src, e)
+                warn_skipped([(src, str(e))])
                 report.skipped.append((src, str(e)))
             if len(pending) == batch_size or (pending and src == files[-1]):
                 group, pending = pending, []
@@ -182,8 +217,7 @@ def input_files(input_path: str | Path) -> tuple[list[Path], Path | None, list[t
     if input_path.is_dir():
         skipped: list[tuple[Path, str]] = []
         files = list_files(input_path, skipped)
-        for f, reason in skipped:
-            log.warning("skipping %s: %s", f, reason)
+        warn_skipped(skipped)
         if not files:
             raise NiceganError(f"no files in {input_path}" + (f" ({len(skipped)} entries are not regular files)"
                                                                if skipped else ""))

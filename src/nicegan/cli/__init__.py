@@ -70,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         restore_logging = _setup_logging(args.quiet)
+        from nicegan.data.images import reset_skip_warnings
         from nicegan.runtime import tune_malloc
 
+        reset_skip_warnings()
         tune_malloc()
         return int(args.func(args) or 0)
     except NiceganError as e:

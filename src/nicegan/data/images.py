@@ -70,12 +70,32 @@ def list_files(folder: Path, skipped: list[tuple[Path, str]] | None = None) -> l
                 out.append(path)
             elif problem != "a folder, not a file":
                 found.append((path, problem))
-    for path, reason in found:
-        if skipped is None:
-            log.warning("skipping %s: %s", path, reason)
-        else:
-            skipped.append((path, reason))
+    if skipped is None:
+        warn_skipped(found)
+    else:
+        skipped.extend(found)
     return sorted(out, key=lambda p: os.fsencode(p.relative_to(folder).as_posix()))
+
+
+_WARNED: set[tuple[str, str]] = set()
+
+
+def reset_skip_warnings() -> None:
+    """Start a new scope for :func:`warn_skipped` (the command line does at the start of every command)."""
+    _WARNED.clear()
+
+
+def warn_skipped(entries: Iterable[tuple[Path, str]], summary: str = "") -> None:
+    """One warning per skipped file and reason (a folder read again at every evaluation step does not repeat
+    them), then ``summary`` (also once) until :func:`reset_skip_warnings`."""
+    for path, reason in entries:
+        key = (os.fsdecode(path), reason)
+        if key not in _WARNED:
+            _WARNED.add(key)
+            log.warning("skipping %s: %s", path, reason)
+    if summary and ("", summary) not in _WARNED:
+        _WARNED.add(("", summary))
+        log.warning("%s", summary)
 
 
 def _to_8bit(im: Image.Image) -> Image.Image:
@@ -211,10 +231,8 @@ def checked_image_files(folder: Path, strict: bool, cache_file: Path | None = No
             f, reason = res.bad[0]
             more = f" (and {len(res.bad) - 1} more)" if len(res.bad) > 1 else ""
             raise DataError(f"cannot use {f}: {reason}{more}; fix or remove it, or train without --strict")
-        for f, reason in res.bad:
-            log.warning("skipping %s: %s", f, reason)
-        log.warning("skipped %d of %d files in %s (use --strict to make this an error)", len(res.bad),
-                    len(files) + len(not_files), folder)
+        warn_skipped(res.bad, f"skipped {len(res.bad)} of {len(files) + len(not_files)} files in {folder} (use "
+                     "--strict to make this an error)")
     if not res.good:
         raise DataError(f"no decodable images in {folder} ({len(res.bad)} files could not be read)")
     return res.good

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from nicegan.data.images import ImageDecodeError, list_files, load_rgb
+from nicegan.data.images import ImageDecodeError, list_files, load_rgb, warn_skipped
 from nicegan.errors import NiceganError
 from nicegan.files import describe_os_error, remove_stale_temp_files
 from nicegan.metrics.inception import FIDInception
@@ -104,8 +104,7 @@ class FeatureExtractor:
             raise NiceganError(f"folder not found: {folder}" if not folder.exists() else f"not a folder: {folder}")
         not_files: list[tuple[Path, str]] = []
         files = list_files(folder, not_files)
-        for f, reason in not_files:
-            log.warning("skipping %s: %s", f, reason)
+        warn_skipped(not_files)
         if not files:
             raise NiceganError(f"no files in {folder}")
         compute = lambda: self._files_features(folder, files, progress, len(not_files))
@@ -120,7 +119,7 @@ class FeatureExtractor:
                 try:
                     yield load_rgb(f)
                 except ImageDecodeError as e:
-                    log.warning("skipping %s: %s", f, e)
+                    warn_skipped([(f, str(e))])
                     skipped += 1
 
         feats = self.features(images(), total=len(files), desc=f"inception {folder.name}", progress=progress)

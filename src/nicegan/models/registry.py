@@ -52,8 +52,13 @@ def create_model(name: str, cfg: ModelConfig) -> TranslationModel:
     this machine's memory (``model.ch=1000000``) is refused with the estimate instead of dying in an allocation.
     """
     cls = get_model_class(name)
-    need = 4 * parameter_count(cls, cfg)  # float32 weights
     have = physical_memory()
+    try:
+        need = 4 * parameter_count(cls, cfg)  # float32 weights
+    except RuntimeError as e:  # a single tensor too large to even describe (storage size overflow)
+        detail = " ".join(str(e).split())[:120]
+        raise ConfigError(f"the {name} model of this config cannot be built: a weight tensor would exceed any "
+                          f"machine's memory ({detail}); reduce model.ch or the depth") from None
     if have and need > have:
         raise ConfigError(f"the {name} model of this config has {need // 4:,} parameters: {need / 2**30:,.1f} GiB for "
                           f"its weights alone (training needs about 4x that), more than this machine's "

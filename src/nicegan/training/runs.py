@@ -76,7 +76,8 @@ def start_run(cfg: RunConfig, run_dir: str | Path, **kwargs: Any) -> TrainResult
             _clean_stale(run_dir)
             return run_training(cfg, run_dir, **kwargs)
     except (NiceganError, KeyboardInterrupt, OSError) as e:
-        if created and not isinstance(e, TrainingDiverged) and not checkpoint.checkpoint_dir(run_dir).exists():
+        nothing_saved = latest_checkpoint(run_dir) is None and not checkpoint.numbered_checkpoints(run_dir)
+        if created and nothing_saved and not isinstance(e, TrainingDiverged):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
 
