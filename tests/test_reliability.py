@@ -232,6 +232,11 @@ def crafted_checkpoints(good: Path, folder: Path, marker: Path) -> dict[str, Pat
     put("no_hash", {k: v for k, v in raw.items() if k != ck.HASH_KEY})
     put("official_odd", {"gen2B": {"x": torch.zeros(1)}, "gen2A": {}, "disA": {"model.1.weight_orig": torch.zeros(0)},
                          "disB": {}, "start_iter": "x"})
+    official = {"gen2B": {"FC.0.weight": torch.zeros(4, 0)}, "gen2A": {},
+                "disA": {"model.1.weight_orig": torch.zeros(0, 3, 4, 4), "conv1.weight_orig": torch.zeros(1, 0, 1, 1)},
+                "disB": {}}
+    put("official_zero_width", official)
+    put("official_not_dicts", {"gen2B": [1], "gen2A": "x", "disA": 3, "disB": None})
     put("unsafe_zip", {"a": _Marker(marker)})
     put_bytes("unsafe_pickle", pickle.dumps(_Marker(marker)))
     put_bytes("truncated", data[: len(data) // 2])
@@ -287,7 +292,9 @@ def test_crafted_checkpoints_are_refused_by_every_command(run: Path, tiny_data: 
             refused(["resume", run_dir, "--max-steps", "3", "--no-progress"], capsys, seconds=30)
             tried += 1
     assert not marker.exists(), "a crafted pickle ran code"
-    assert tried >= 200
+    for name in ("unsafe_zip", "unsafe_pickle"):
+        assert "refusing to load" in refused(commands["translate"](variants[name]), capsys)
+    assert tried >= 240, tried
     assert (run / "checkpoints" / "latest.pt").is_file()
 
 
@@ -529,8 +536,8 @@ def _alias_bomb(levels: int = 9) -> str:
     ("train:\n  lr: .inf\n", ["train.lr must be a finite number"]),
     ("model:\n  cycle_weight: -10\n", ["loss weight"]),
     ("model:\n  adv_weight: .nan\n", ["finite"]),
-    ("model:\n  img_ch: 1\n", ["model.img_ch must be 3"]),
-    ("model:\n  img_ch: 4\n", ["model.img_ch must be 3"]),
+    ("model:\n  img_ch: 1\n", ["model.img_ch must be 3 for the nicegan model"]),
+    ("model:\n  img_ch: 4\n", ["model.img_ch must be 3 for the nicegan model"]),
     ("train:\n  seed: 99999999999999999999\n", ["train.seed must be at most"]),
     ("model:\n  ch: " + "[" * 200 + "]" * 200 + "\n", []),
     ("x: " + "a" * (2 << 20) + "\n", ["characters long"]),
@@ -659,3 +666,14 @@ def test_os_errors_are_one_line(capsys: pytest.CaptureFixture, monkeypatch: pyte
     code = main(["x"])
     err = capsys.readouterr().err
     assert code == 2 and err.strip() == "nicegan: error: no space left on the device (/some/file)"
+
+
+def test_label_preservation_follows_the_directions_and_the_limit() -> None:
+    from nicegan.evaluation.digits import label_preservation
+    from tests.conftest import tiny_model
+
+    model, _ = tiny_model("nicegan")
+    out = label_preservation(model, directions=("a2b",), limit=20)
+    assert {k for k in out if "a2b" in k} == {"digits/a2b_accuracy", "digits/a2b_baseline"}
+    assert not any("b2a" in k for k in out)
+    assert all(abs(out[k] * 20 - round(out[k] * 20)) < 1e-9 for k in ("digits/a2b_accuracy", "digits/a2b_baseline"))

@@ -137,9 +137,11 @@ class RunConfig:
     def validate(self) -> None:
         for part in (self.model, self.data, self.train):
             part.validate()
-        if self.model.img_ch != 3:
-            raise ConfigError(f"model.img_ch must be 3 for training and translation: every image is read as RGB "
-                              f"(grayscale, palette and RGBA files are converted), got {self.model.img_ch}")
+        allowed = type(self.model).rgb_img_ch
+        if self.model.img_ch not in allowed:
+            raise ConfigError(f"model.img_ch must be {' or '.join(map(str, allowed))} for the {self.model_name} model: "
+                              "every image is read as RGB (grayscale, palette and RGBA files are converted), got "
+                              f"{self.model.img_ch}")
 
 
 #: bounds on what a config may hold: a YAML file's bytes, and the nodes of its tree counted with every alias

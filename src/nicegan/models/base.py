@@ -41,6 +41,9 @@ class ModelConfig:
 
     #: the smallest overrides (``model.key=value``) that still build the real architecture: tests and smoke runs
     tiny: ClassVar[dict[str, Any]] = {}
+    #: ``img_ch`` values with which the model still takes and gives RGB images (the toolkit reads every image as
+    #: RGB): 3 by default; a model that maps RGB to its channels and back itself may declare more
+    rgb_img_ch: ClassVar[tuple[int, ...]] = (3,)
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first value the networks cannot be built with.

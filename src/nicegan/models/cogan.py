@@ -61,7 +61,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -82,6 +82,7 @@ class CoGANConfig(ModelConfig):
     arch: Literal["digits", "faces"] = "digits"
     img_size: int = 32  # digits: 28..35 (official 28); faces: a power of two >= 32 (Caffe CelebA: 128)
     img_ch: int = 3  # 1 or 3
+    rgb_img_ch: ClassVar[tuple[int, ...]] = (1, 3)  # 1: RGB inputs averaged, outputs replicated to RGB
     z_dim: int = 100
     gen_ch: int = 1024  # width of the first generator layer; every up-sampling stage halves it
     dis_ch: int = 20  # width of the first discriminator conv (digits: the second is 2.5x; faces: doubling)

@@ -47,8 +47,11 @@ def infer_architecture(nets: dict[str, dict[str, torch.Tensor]]) -> dict[str, An
         n_res = len({m.group(1) for k in nets["gen2B"] if (m := re.match(r"UpBlock1_(\d+)\.", k))})
         glob_in = int(nets["disA"]["conv1.weight_orig"].shape[1])
         fc_in = int(nets["gen2B"]["FC.0.weight"].shape[1])
-    except (KeyError, IndexError) as e:
-        raise CheckpointError(f"not an official NICE-GAN state dict: missing {e}") from None
+    except (KeyError, IndexError, TypeError, AttributeError) as e:
+        raise CheckpointError(f"not an official NICE-GAN state dict: missing or malformed {e}") from None
+    if min(ch, img_ch, glob_in, fc_in) < 1 or glob_in % ch:
+        raise CheckpointError(f"not an official NICE-GAN state dict: layer widths {ch}, {glob_in}, {fc_in} do not fit "
+                              "the architecture")
     n_dis = round(math.log2(glob_in / ch)) + 2
     arch: dict[str, Any] = {"ch": ch, "img_ch": img_ch, "n_res": n_res, "n_dis": n_dis, "light": fc_in == 4 * ch}
     if not arch["light"]:
@@ -72,6 +75,9 @@ def convert_official(path: str | Path, *, light: bool | None = None, img_size: i
     raw = read_torch_file(path)
     if not isinstance(raw, dict) or not set(raw) >= OFFICIAL_KEYS:
         raise CheckpointError(f"{path} is not an official NICE-GAN checkpoint (expected keys gen2B, gen2A, disA, disB)")
+    if not all(isinstance(raw[k], dict) and all(isinstance(v, torch.Tensor) for v in raw[k].values())
+               for k in NET_NAMES):
+        raise CheckpointError(f"{path}: gen2B, gen2A, disA and disB must be state dicts of tensors")
     nets = {k: _clean(raw[k]) for k in NET_NAMES}
     arch = infer_architecture(nets)
     if light is not None and light != arch["light"]:
@@ -98,7 +104,9 @@ def convert_official(path: str | Path, *, light: bool | None = None, img_size: i
             continue
         ours = optimizers[phase].state_dict()["param_groups"][0]
         optimizers[phase].load_state_dict(_map_adam_state(raw[off_key], nets, off_nets, model, phase, ours, path))
-    step = int(raw.get("start_iter", 0))
+    step = raw.get("start_iter", 0)
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise CheckpointError(f"{path}: start_iter must be a non-negative integer, got {str(step)[:40]!r}")
     return Checkpoint(model="nicegan", config=cfg.to_dict(), step=step,
                       nets={k: v.state_dict() for k, v in model.nets.items()},
                       optimizers={k: o.state_dict() for k, o in optimizers.items()}, rng=capture_rng(),
