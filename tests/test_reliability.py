@@ -294,7 +294,7 @@ def test_crafted_checkpoints_are_refused_by_every_command(run: Path, tiny_data: 
     assert not marker.exists(), "a crafted pickle ran code"
     for name in ("unsafe_zip", "unsafe_pickle"):
         assert "refusing to load" in refused(commands["translate"](variants[name]), capsys)
-    assert tried >= 240, tried
+    assert tried == 259, tried  # 38 variants x 6 commands (no_hash: import-official only), resume of 36 files
     assert (run / "checkpoints" / "latest.pt").is_file()
 
 
