@@ -19,6 +19,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+try:
+    from common import add_json_flag, emit
+except ImportError:
+    from benchmarks.common import add_json_flag, emit
+
 
 def make_data(root: Path, size: int, n: int = 24) -> None:
     rng = np.random.RandomState(0)
@@ -42,6 +47,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--device", default="cpu")
     p.add_argument("--ch", type=int, default=32)
+    add_json_flag(p)
     args = p.parse_args()
     cores = os.cpu_count() or 2
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,13 +64,17 @@ def main() -> None:
                 sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
             cmd = launcher + ["-m", "nicegan", "-q", "train", "--run-dir", str(run), *common,
                               f"train.batch_size={batch}"]
-            subprocess.run(cmd, check=True, env=env)
+            subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL if args.json else None)
             sps = sec_per_step(run)
             rows.append((nproc, batch, sps, nproc * batch / sps))
     print(f"NICE-GAN light {args.img_size}px ch {args.ch}, {args.device}, {cores} cores, global batch {2 * args.nproc}")
     print(f"{'processes':>10}{'batch/proc':>12}{'s/step':>9}{'images/s':>10}")
     for nproc, batch, sps, ips in rows:
         print(f"{nproc:>10}{batch:>12}{sps:>9.3f}{ips:>10.2f}")
+    if args.json:
+        emit("ddp_step", {f"{nproc}proc_x_batch{batch}": {"s_per_iter": sps, "images_per_s": ips}
+                          for nproc, batch, sps, ips in rows},
+             config={"img_size": args.img_size, "ch": args.ch, "device": args.device, "steps": args.steps})
 
 
 if __name__ == "__main__":

@@ -20,12 +20,18 @@ from nicegan.metrics.protocols import PROTOCOLS
 from nicegan.metrics.weights import resolve_weights
 from nicegan.runtime import tune_malloc
 
+try:
+    from common import add_json_flag, emit
+except ImportError:
+    from benchmarks.common import add_json_flag, emit
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu")
     p.add_argument("--images", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=32)
+    add_json_flag(p)
     args = p.parse_args()
     tune_malloc()
     weights = resolve_weights()
@@ -34,6 +40,7 @@ def main() -> None:
     print(f"device {args.device}, {torch.get_num_threads()} threads, {args.images} images of 178x218, "
           f"batch {args.batch_size}")
     print(f"{'protocol':<16}{'layout':<16}{'pipeline img/s':>16}{'network img/s':>16}")
+    variants = {}
     for name, proto in PROTOCOLS.items():
         for layout in ("channels_last", "contiguous"):
             ext = FeatureExtractor(proto, weights, args.device, args.batch_size, layout == "channels_last")
@@ -51,6 +58,10 @@ def main() -> None:
                     torch.cuda.synchronize()
                 network = 2 * len(x) / (time.perf_counter() - t)
             print(f"{name:<16}{layout:<16}{pipeline:>16.1f}{network:>16.1f}")
+            variants[f"{name}_{layout}"] = {"images_per_s": pipeline, "network_images_per_s": network}
+    if args.json:
+        emit("inception_features", variants, config={"device": args.device, "images": args.images,
+                                                      "batch_size": args.batch_size})
 
 
 if __name__ == "__main__":

@@ -33,8 +33,10 @@ from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step
 
 try:
+    from common import add_json_flag, emit, matmul_peaks
     from official_nicegan import OfficialNiceGAN
 except ImportError:  # run from the repository root
+    from benchmarks.common import add_json_flag, emit, matmul_peaks
     from benchmarks.official_nicegan import OfficialNiceGAN
 
 
@@ -50,15 +52,6 @@ def rss_peak_gib() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 2**20
     return float("nan")
-
-
-def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    t = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
 
 
 class Ours:
@@ -106,8 +99,10 @@ def run_variant(variant: str, cfg: NiceGANConfig, batch: int, steps: int, warmup
 def compare(args: argparse.Namespace) -> None:
     n_dis = args.n_dis or (7 if args.img_size >= 96 else 6)
     cfg = NiceGANConfig(img_size=args.img_size, ch=args.ch, n_res=args.n_res, n_dis=n_dis, light=args.light)
-    peak = matmul_gflops()
-    print(f"{torch.get_num_threads()} threads, torch {torch.__version__}, fp32 matmul peak {peak:.1f} GFLOP/s")
+    peaks = matmul_peaks()
+    peak = peaks["fp32"]
+    print(f"{torch.get_num_threads()} threads, torch {torch.__version__}, fp32 matmul peak {peak:.1f} GFLOP/s, "
+          f"bf16 {peaks['bf16']:.1f} GFLOP/s")
     print(f"NICE-GAN {'light' if cfg.light else 'full'} {cfg.img_size}px ch {cfg.ch} n_res {cfg.n_res} n_dis {n_dis}, "
           f"batch {args.batch_size}, {args.warmup} warm-up + {args.steps} timed iterations")
     rows = [run_variant("official", cfg, args.batch_size, args.steps, args.warmup)]
@@ -124,12 +119,23 @@ def compare(args: argparse.Namespace) -> None:
               f"{100 * rate / peak:>7.0f}%")
     (d0, g0), (d1, g1) = base["first_losses"], rows[-1]["first_losses"]
     print(f"first-iteration losses, official vs ours: D {d0:.6f} vs {d1:.6f}, G {g0:.6f} vs {g1:.6f}")
+    if args.json:
+        emit("train_step", {r["variant"]: _figures(r, peak) for r in rows}, peaks,
+             config={"img_size": cfg.img_size, "light": cfg.light, "ch": cfg.ch, "n_res": cfg.n_res, "n_dis": n_dis,
+                     "batch_size": args.batch_size})
+
+
+def _figures(r: dict, peak: float) -> dict:
+    rate = r["gflop"] / r["mean"]
+    return {"s_per_iter": r["mean"], "s_per_iter_min": r["min"], "peak_gib": r["peak_gib"],
+            "gflop_per_iter": r["gflop"], "pct_of_peak": 100 * rate / peak}
 
 
 def sweep(args: argparse.Namespace) -> None:
     tune_malloc()
     print(f"ours, {torch.get_num_threads()} threads; {args.warmup} warm-up + {args.steps} timed iterations")
     print(f"{'img':>5}{'model':>7}{'batch':>7}{'s/iter':>9}{'s/img':>8}{'peak GiB':>10}")
+    variants = {}
     for size, light, batches in ((64, True, (1, 2, 4)), (128, True, (1, 2, 4)), (128, False, (1,)),
                                  (256, True, (1, 2)), (256, False, (1,))):
         cfg = NiceGANConfig(img_size=size, ch=args.ch, n_res=args.n_res, n_dis=7 if size >= 96 else 6, light=light)
@@ -137,6 +143,10 @@ def sweep(args: argparse.Namespace) -> None:
             r = run_variant("ours", cfg, b, args.steps, args.warmup)
             print(f"{size:>5}{'light' if light else 'full':>7}{b:>7}{r['mean']:>9.2f}{r['mean'] / b:>8.2f}"
                   f"{r['peak_gib']:>10.2f}", flush=True)
+            variants[f"ours_{size}px_{'light' if light else 'full'}_b{b}"] = {
+                "s_per_iter": r["mean"], "peak_gib": r["peak_gib"], "gflop_per_iter": r["gflop"]}
+    if args.json:
+        emit("train_step_sweep", variants, matmul_peaks())
 
 
 def main() -> None:
@@ -152,6 +162,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--sweep", action="store_true", help="scaling table of ours over image and batch sizes")
+    add_json_flag(p)
     args = p.parse_args()
     sweep(args) if args.sweep else compare(args)
 

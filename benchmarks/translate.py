@@ -20,8 +20,10 @@ from nicegan.models.nicegan import NiceGAN, NiceGANConfig
 from nicegan.runtime import tune_malloc
 
 try:
+    from common import add_json_flag, emit, matmul_peaks
     from official_nicegan import OfficialNiceGAN
 except ImportError:
+    from benchmarks.common import add_json_flag, emit, matmul_peaks
     from benchmarks.official_nicegan import OfficialNiceGAN
 
 
@@ -31,6 +33,7 @@ def main() -> None:
     p.add_argument("--images", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--full", action="store_true")
+    add_json_flag(p)
     args = p.parse_args()
     s, light = args.img_size, not args.full
     torch.manual_seed(0)
@@ -68,6 +71,7 @@ def main() -> None:
     print(f"NICE-GAN {'light' if light else 'full'} {s}px, {args.images} images, {torch.get_num_threads()} threads")
     print(f"{'path':<24}{'images/s':>10}{'s/image':>10}{'speed-up':>10}{'max diff':>10}")
     print(f"{'official':<24}{args.images / t_official:>10.2f}{t_official / args.images:>10.3f}{1:>9.1f}x{0:>10}")
+    variants = {"official": {"images_per_s": args.images / t_official, "batch_size": 1}}
     for name, fmt in (("ours", torch.contiguous_format), ("ours, channels_last", torch.channels_last)):
         model.to(memory_format=fmt)
         run_ours(fmt)
@@ -77,6 +81,11 @@ def main() -> None:
         diff = max(int(abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(ref, got, strict=True))
         print(f"{name:<24}{args.images / t_ours:>10.2f}{t_ours / args.images:>10.3f}{t_official / t_ours:>9.1f}x"
               f"{diff:>7}/255   (batch {args.batch_size})")
+        variants["ours" if fmt == torch.contiguous_format else "ours_channels_last"] = {
+            "images_per_s": args.images / t_ours, "batch_size": args.batch_size, "max_diff_255": diff}
+    if args.json:
+        emit("translate", variants, matmul_peaks(),
+             config={"img_size": s, "light": light, "images": args.images})
 
 
 if __name__ == "__main__":

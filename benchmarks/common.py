@@ -1,0 +1,76 @@
+"""Shared by the benchmark scripts: the machine's measured matmul peaks and the ``--json`` result line.
+
+With ``--json`` every script still prints its table, then as its last line one JSON object:
+``{"benchmark": NAME, "machine": {...}, "peaks_gflop_s": {"fp32": ..., "bf16": ...}, "variants": {VARIANT:
+{"s_per_iter" or "images_per_s", "peak_gib", "gflop_per_iter", "pct_of_peak", ...}}}``, so results can be compared
+by a script across runs and machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from typing import Any
+
+import torch
+
+
+def add_json_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="also print one JSON object as the last line")
+
+
+def matmul_gflops(dtype: torch.dtype = torch.float32, n: int = 2048, reps: int = 5, device: str = "cpu") -> float:
+    """Measured GFLOP/s of an n x n matmul in ``dtype`` (the machine's practical peak for that type)."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    a @ b
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
+
+
+def matmul_peaks(device: str = "cpu", n: int = 2048) -> dict[str, float]:
+    """fp32 and bf16 matmul peaks, GFLOP/s. The size grows from 256 to ``n`` while one product stays short, so a
+    CPU without native bf16 (where it is emulated, ~100x slower) does not spend minutes on it."""
+    peaks = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        size = 256
+        while size < n:
+            t = time.perf_counter()
+            matmul_gflops(dtype, size, reps=1, device=device)
+            if time.perf_counter() - t > 0.1:
+                break
+            size *= 2
+        peaks[name] = matmul_gflops(dtype, size, device=device)
+        peaks[f"{name}_n"] = size
+    return peaks
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"platform": platform.platform(), "cpus": os.cpu_count(),
+                            "threads": torch.get_num_threads(), "torch": torch.__version__}
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next(line for line in fh if line.startswith("flags")).split()
+        info["cpu_bf16"] = "avx512_bf16" in flags or "amx_bf16" in flags
+        info["cpu_avx512"] = "avx512f" in flags
+    except (OSError, StopIteration):
+        pass
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def emit(name: str, variants: dict[str, dict[str, Any]], peaks: dict[str, float] | None = None,
+         **extra: Any) -> None:
+    """Print the ``--json`` line."""
+    print(json.dumps({"benchmark": name, "machine": machine(), "peaks_gflop_s": peaks or {}, "variants": variants,
+                      **extra}, allow_nan=True), flush=True)
