@@ -262,6 +262,17 @@ def _shared_bomb(levels: int = 9) -> list:
     return node
 
 
+_EXPECTED_REASON = {  # what `translate` must say for each variant (keyed by the name's first word)
+    "sealed": ("is damaged or not a nicegan checkpoint", "cannot be used", "does not fit"),
+    "unsealed": ("does not match its hash",), "nets": ("has no weights",), "other": ("does not fit", "cannot use"),
+    "huge": ("reduce model.ch",), "config": ("is too large once", "over 1,000,000 entries"),
+    "rng": ("random-generator state is damaged",), "future": ("upgrade nicegan",), "no": ("no content hash",),
+    "official": ("not a nicegan checkpoint", "import-official"), "unsafe": ("refusing to load",),
+    "truncated": ("not a readable checkpoint",), "empty": ("empty file",), "text": ("not a PyTorch checkpoint",),
+    "bit": ("not a readable checkpoint", "does not match its hash"), "fifo": ("named pipe",),
+    "dir": ("no checkpoint in",)}
+
+
 @pytest.mark.slow
 def test_crafted_checkpoints_are_refused_by_every_command(run: Path, tiny_data: Path, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture) -> None:
@@ -282,7 +293,9 @@ def test_crafted_checkpoints_are_refused_by_every_command(run: Path, tiny_data: 
         for command, args in commands.items():
             if name in ("no_hash",) and command != "import-official":
                 continue
-            refused(args(path), capsys, seconds=30)
+            line = refused(args(path), capsys, seconds=30)
+            if command == "translate":
+                assert any(word in line for word in _EXPECTED_REASON[name.split("_")[0]]), (name, line)
             tried += 1
         # resume: the crafted file as a run's only checkpoint
         run_dir = tmp_path / "runs" / name
@@ -307,6 +320,28 @@ def test_a_checkpoint_without_hash_of_the_current_format_is_damaged(run: Path, t
     torch.save(raw, tmp_path / "y.pt")
     with pytest.raises(ck.CheckpointError, match="does not match its hash"):
         ck.load(tmp_path / "y.pt")
+
+
+def test_one_flipped_byte_in_a_weight_on_disk_is_caught(run: Path, tmp_path: Path) -> None:
+    raw = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
+    weight = max((t for sd in raw["nets"].values() for t in sd.values()), key=lambda t: t.numel())
+    blob = bytearray((run / "checkpoints" / "latest.pt").read_bytes())
+    at = bytes(blob).find(weight.contiguous().numpy().tobytes()[:64])
+    assert at > 0, "the weight's bytes are stored uncompressed in the archive"
+    blob[at + 1] ^= 0x10  # one bit of one float: torch.load does not notice
+    (tmp_path / "flipped.pt").write_bytes(bytes(blob))
+    torch.load(tmp_path / "flipped.pt", weights_only=True)
+    with pytest.raises(ck.CheckpointDamaged, match="does not match its hash"):
+        ck.load(tmp_path / "flipped.pt")
+
+
+def test_a_foreign_latest_does_not_roll_the_run_back(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import shutil
+
+    r = tmp_path / "r"
+    shutil.copytree(run, r)
+    torch.save({"gen2B": {}, "gen2A": {}, "disA": {}, "disB": {}}, r / "checkpoints" / "latest.pt")
+    refused(["resume", r, "--max-steps", "3"], capsys, "official NICE-GAN checkpoint")
 
 
 def test_damaged_latest_falls_back_to_the_newest_intact_numbered(tiny_data: Path, tmp_path: Path,
@@ -477,12 +512,51 @@ def test_read_only_run_folders_fail_before_training(tiny_data: Path, tmp_path: P
 
 
 def test_read_only_outputs(run: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from tests.test_official import _fake_official_file
+
+    official, _, _ = _fake_official_file(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
     with read_only(out):
         refused(["translate", "--checkpoint", run, "--input", tiny_data / "testA", "--output", out,
                  "--direction", "a2b"], capsys, "cannot write the output folder")
-        refused(["import-official", run / "checkpoints" / "latest.pt", "--out", out / "x.pt"], capsys)
+        refused(["import-official", official, "--out", out / "x.pt"], capsys, "cannot write the output folder")
+        refused(["import-official", official, "--out", out / "run"], capsys, "cannot write the output folder")
+    assert main(["-q", "import-official", str(official), "--out", str(out / "x.pt")]) == 0, "the file itself is fine"
+
+
+def test_malformed_official_optimizer_state_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from tests.test_official import _fake_official_file
+
+    official, _, _ = _fake_official_file(tmp_path)
+    raw = torch.load(official, weights_only=True)
+    bad = {
+        "params_lists": {**raw, "G_optimizer": {**raw["G_optimizer"], "param_groups": [
+            {**raw["G_optimizer"]["param_groups"][0], "params": [[0]] * len(raw["G_optimizer"]["state"])}]}},
+        "moment_string": {**raw, "G_optimizer": {**raw["G_optimizer"], "state": {
+            k: {**v, "exp_avg": "x"} for k, v in raw["G_optimizer"]["state"].items()}}},
+        "moment_shape": {**raw, "D_optimizer": {**raw["D_optimizer"], "state": {
+            k: {**v, "exp_avg": torch.zeros(7)} for k, v in raw["D_optimizer"]["state"].items()}}},
+        "start_iter": {**raw, "start_iter": "soon"},
+    }
+    for name, payload in bad.items():
+        torch.save(payload, tmp_path / f"{name}.pt")
+        refused(["import-official", tmp_path / f"{name}.pt", "--out", tmp_path / f"{name}_out.pt"], capsys,
+                str(tmp_path / f"{name}.pt"))
+        assert not (tmp_path / f"{name}_out.pt").exists()
+
+
+def test_optimizer_state_of_the_wrong_shape_is_refused_on_resume(run: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    import shutil
+
+    r = tmp_path / "r"
+    shutil.copytree(run, r, ignore=shutil.ignore_patterns("step_*"))
+    raw = torch.load(r / "checkpoints" / "latest.pt", weights_only=True)
+    state = raw["optimizers"]["gen"]["state"]
+    state[next(iter(state))]["exp_avg"] = torch.zeros(7)
+    torch.save(_sealed(raw), r / "checkpoints" / "latest.pt")  # a buggy writer: the hash is right
+    refused(["resume", r, "--max-steps", "3", "--no-progress"], capsys, "exp_avg has shape (7,)")
 
 
 @pytest.mark.slow
@@ -538,7 +612,9 @@ def _alias_bomb(levels: int = 9) -> str:
     ("model:\n  adv_weight: .nan\n", ["finite"]),
     ("model:\n  img_ch: 1\n", ["model.img_ch must be 3 for the nicegan model"]),
     ("model:\n  img_ch: 4\n", ["model.img_ch must be 3 for the nicegan model"]),
-    ("train:\n  seed: 99999999999999999999\n", ["train.seed must be at most"]),
+    ("train:\n  seed: 99999999999999999999\n", ["at most"]),
+    ("model:\n  ch: 1000000000000000000000000\n", ["model.ch must be at most"]),
+    ("model:\n  img_size: 100000\n", ["model.img_size must be at most 4096"]),
     ("model:\n  ch: " + "[" * 200 + "]" * 200 + "\n", []),
     ("x: " + "a" * (2 << 20) + "\n", ["characters long"]),
 ])
@@ -554,10 +630,24 @@ def test_hostile_configs_end_in_one_bounded_line(text: str, words: list[str], tm
     assert not Path("PWNED").exists()
 
 
+def test_translation_memory_is_estimated_before_translating() -> None:
+    from nicegan.config import resolve_config
+    from nicegan.errors import NiceganError
+    from nicegan.inference import check_translation_memory
+    from nicegan.models import get_model_class
+
+    cfg = resolve_config("nicegan-light")
+    with torch.device("meta"):  # the weights' shapes are all the estimate needs
+        model = get_model_class("nicegan")(cfg.model)
+    check_translation_memory(model, 256, 8)
+    with pytest.raises(NiceganError, match=r"needs about [\d,.]+ GiB of memory"):
+        check_translation_memory(model, 12000, 8)
+
+
 def test_values_refused_up_front(run: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     img = next((tiny_data / "testA").glob("*.png"))
     refused(["translate", "--checkpoint", run, "--input", img, "--output", tmp_path / "o", "--direction", "a2b",
-             "--size", "100000"], capsys, "GiB")
+             "--size", "3000000000"], capsys, "over the 16,384 px")
     refused(["train", "--data", tiny_data, "--run-dir", tmp_path / "r", "--seed", str(2**40), "--set", *TINY],
             capsys, "train.seed")
     (tmp_path / "file").write_text("x")
@@ -636,7 +726,11 @@ def test_long_work_prints_progress_lines_without_a_terminal(run: Path, tiny_data
     code, _, err = cli(["translate", "--checkpoint", run, "--input", tiny_data / "trainA", "--output",
                         tmp_path / "o", "--direction", "a2b", "--batch-size", "2", "--no-progress"], capsys)
     assert code == 0 and "translating: " in err and "eta" in err, err
-    code, _, err = cli(["resume", run, "--max-steps", "3", "--no-progress"], capsys)
+    import shutil
+
+    r = tmp_path / "r"
+    shutil.copytree(run, r)
+    code, _, err = cli(["resume", r, "--max-steps", "3", "--no-progress"], capsys)
     assert code == 0 and "training: 3/3" in err and "training nicegan from step 2 to 3" in err, err
 
 

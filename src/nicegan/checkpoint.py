@@ -118,6 +118,7 @@ class Checkpoint:
                 raise CheckpointError(f"{where} is damaged or not a nicegan checkpoint: {what}")
 
         need(isinstance(self.model, str) and bool(self.model), "'model' is not a model name")
+        need(isinstance(self.toolkit_version, str), "'toolkit_version' is not a version string")
         need(isinstance(self.config, dict), "'config' is not a mapping")
         need(isinstance(self.step, int) and not isinstance(self.step, bool) and self.step >= 0,
              "'step' is not a non-negative integer")
@@ -154,6 +155,11 @@ def _rng_state_ok(state: dict[str, Any]) -> bool:
                 and all(is_int(v) for v in p["state"]) and (p["gauss"] is None or isinstance(p["gauss"], float)))
     except (KeyError, TypeError, AttributeError):
         return False
+
+
+class CheckpointDamaged(CheckpointError):
+    """A checkpoint file whose bytes are damaged (hash mismatch, unreadable archive): a run may fall back to an
+    older intact checkpoint. Foreign, unsafe, newer-format or unreadable-by-permission files are not this."""
 
 
 # --- content hash ----------------------------------------------------------------------------------------------
@@ -219,10 +225,10 @@ def verify_digest(payload: dict[str, Any], where: str) -> None:
         return  # older files have no hash; unknown versions are refused by migrate()
     stored = payload.get(HASH_KEY)
     if not isinstance(stored, str):
-        raise CheckpointError(f"{where} is damaged: it has no content hash")
+        raise CheckpointDamaged(f"{where} is damaged: it has no content hash")
     if content_digest(payload) != stored:
-        raise CheckpointError(f"{where} is damaged: its content does not match its hash (flipped or overwritten "
-                              "bytes)")
+        raise CheckpointDamaged(f"{where} is damaged: its content does not match its hash (flipped or overwritten "
+                                "bytes)")
 
 
 # --- migrations: one function per old version, each lifting a payload by one version ---------------------------
@@ -434,9 +440,9 @@ def read_torch_file(path: Path) -> Any:
     except OSError as e:
         raise CheckpointError(describe_os_error(e, "cannot read the checkpoint")) from None
     if not head:
-        raise CheckpointError(f"{path} is an empty file, not a checkpoint")
+        raise CheckpointDamaged(f"{path} is an empty file, not a checkpoint")
     if head != b"PK\x03\x04" and not head.startswith(b"\x80"):  # a zip archive, or a legacy torch pickle
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint (neither a torch zip archive nor a legacy "
+        raise CheckpointDamaged(f"{path} is not a PyTorch checkpoint (neither a torch zip archive nor a legacy "
                               "torch file)")
     try:
         with warnings.catch_warnings():  # torch's warnings about odd files would only precede our own error
@@ -449,43 +455,64 @@ def read_torch_file(path: Path) -> Any:
         if "Unsupported operand" in str(e) and head.startswith(b"\x80"):
             raise CheckpointError(f"refusing to load {path}: a plain pickle, not a PyTorch checkpoint (nicegan "
                                   "never unpickles arbitrary files)") from None
-        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or not a PyTorch file)") from None
+        raise CheckpointDamaged(f"{path} is not a readable checkpoint (corrupt or not a PyTorch file)") from None
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint not found: {path}") from None
     except MemoryError:
         raise CheckpointError(f"{path} is not a readable checkpoint (it claims more memory than there is)") from None
     except Exception as e:  # torch.load raises many types on arbitrary bytes (RuntimeError, KeyError, EOFError...)
-        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or truncated: "
+        raise CheckpointDamaged(f"{path} is not a readable checkpoint (corrupt or truncated: "
                               f"{str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") from None
 
 
 def load(path: str | os.PathLike) -> Checkpoint:
     """Read, migrate and validate a nicegan checkpoint: a file, or a run folder (its ``latest.pt``, or the newest
-    intact numbered checkpoint if ``latest.pt`` is damaged, with a warning naming both)."""
+    intact numbered checkpoint if ``latest.pt`` is damaged or missing, with a warning naming both)."""
     p = Path(path).expanduser()
-    if p.is_dir() and latest_checkpoint(p) is not None:
+    if p.is_dir() and (latest_checkpoint(p) is not None or numbered_checkpoints(p)):
         return load_run(p)
     p = resolve_checkpoint_path(p)
     return Checkpoint.from_payload(read_torch_file(p), str(p))
 
 
 def load_run(run_dir: Path) -> Checkpoint:
-    """The newest intact checkpoint of a run: ``latest.pt``, else numbered ones newest first."""
+    """The newest intact checkpoint of a run: ``latest.pt``, else numbered ones newest first.
+
+    Only damage (:class:`CheckpointDamaged`: a hash mismatch, an unreadable archive) moves on to an older file; a
+    permission error, a foreign or newer-format file stops here, since falling back would silently roll the run
+    back over good training.
+    """
     latest = checkpoint_dir(run_dir) / LATEST
-    try:
-        return Checkpoint.from_payload(read_torch_file(latest), str(latest))
-    except CheckpointError as first:
-        if "upgrade nicegan" in str(first):  # written by a newer nicegan: older steps are no answer
-            raise
-        for candidate in reversed(numbered_checkpoints(run_dir)):
-            try:
-                ck = Checkpoint.from_payload(read_torch_file(candidate), str(candidate))
-            except CheckpointError:
-                continue
-            log.warning("%s; using the newest intact checkpoint instead: %s (step %d)", first, candidate, ck.step)
-            return ck
-        raise CheckpointError(f"{first}; no intact numbered checkpoint to fall back to in "
-                              f"{checkpoint_dir(run_dir)}") from None
+    candidates = ([latest] if latest.is_file() else []) + list(reversed(numbered_checkpoints(run_dir)))
+    if not candidates:
+        raise CheckpointError(f"no checkpoint in {run_dir} (expected {latest})")
+    first: CheckpointDamaged | None = None
+    for candidate in candidates:
+        try:
+            ck = Checkpoint.from_payload(read_torch_file(candidate), str(candidate))
+        except CheckpointDamaged as e:
+            first = first or e
+            continue
+        if first is not None or candidate != latest:
+            why = str(first) if first is not None else f"{latest} is missing"
+            log.warning("%s; using the newest intact checkpoint instead: %s (step %d)", why, candidate, ck.step)
+        return ck
+    raise CheckpointDamaged(f"{first}; no intact numbered checkpoint to fall back to in "
+                            f"{checkpoint_dir(run_dir)}")
+
+
+def check_optimizer_state(opt: torch.optim.Optimizer, where: str) -> None:
+    """Refuse optimizer state whose per-parameter tensors do not have their parameter's shape (a loaded state dict
+    is only checked by torch for the number of parameters; a wrong shape would fail at the first step)."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if not isinstance(value, (Tensor, int, float)) or isinstance(value, bool):
+                    raise CheckpointError(f"optimizer state in {where} is damaged: {key} is a "
+                                          f"{type(value).__name__}, not a tensor")
+                if isinstance(value, Tensor) and value.dim() > 0 and value.shape != p.shape:
+                    raise CheckpointError(f"optimizer state in {where} does not fit the model: {key} has shape "
+                                          f"{tuple(value.shape)} for a parameter of shape {tuple(p.shape)}")
 
 
 def load_nets(nets: nn.ModuleDict, state: dict[str, dict[str, Tensor]], names: Iterable[str] | None = None,

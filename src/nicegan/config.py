@@ -46,6 +46,9 @@ class DataConfig:
             raise ConfigError(f"data.num_workers must be >= -1, got {self.num_workers}")
 
 
+#: the largest integer any config value may have (every torch size and count fits well below it)
+MAX_INT = 2**53
+
 #: the largest seed every generator accepts (NumPy's are 32-bit)
 MAX_SEED = 2**32 - 1
 
@@ -68,7 +71,8 @@ class TrainConfig:
     ckpt_every: int = 1000  # numbered checkpoint + latest; 0 = only at the end
     keep_last: int = 3  # numbered checkpoints kept (latest.pt is always kept); 0 = keep all
     eval_every: int = 0  # FID/KID (paper protocol, both directions) on the test split; 0 = never
-    eval_limit: int = 0  # translate at most this many test images per direction in those evaluations; 0 = all
+    eval_limit: int = 0  # translate and score at most this many test images per direction (FID/KID and the digits
+    # label preservation) in those evaluations; 0 = all
     inception_weights: str = ""  # FID Inception weights file; "" = the offline resolution order
     # Opt-in fast paths (default off: the default path reproduces the official floats)
     amp: Literal["none", "bf16", "fp16"] = "none"  # autocast; fp16 adds a gradient scaler per phase
@@ -231,6 +235,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > MAX_INT:
+                raise ConfigError(f"{key} must be at most {MAX_INT:,} in size, got {_show(value)}")
             return value
         raise ConfigError(f"{key} must be an integer, got {_show(value)}")
     if tp is float:

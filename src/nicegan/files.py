@@ -9,6 +9,7 @@ import os
 import re
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 from nicegan.errors import NiceganError
@@ -111,23 +112,31 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def stale_temp_files(folder: Path) -> list[Path]:
-    """Temporary files ``.NAME.tmp<PID>`` in ``folder`` whose writer process is gone (killed mid-write)."""
+def stale_temp_files(folder: Path, min_age: float = 0.0) -> list[Path]:
+    """Temporary files ``.NAME.tmp<PID>`` in ``folder`` whose writer process is gone (killed mid-write), and, with
+    ``min_age``, untouched for that many seconds (for folders other hosts may share, where a process id says
+    nothing about another machine's writers)."""
     if not folder.is_dir():
         return []
-    out = []
+    out, now = [], time.time()
     for p in folder.iterdir():
         m = _TEMP_RE.match(p.name)
-        if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
-            out.append(p)
+        if not m or int(m.group(1)) == os.getpid() or pid_alive(int(m.group(1))):
+            continue
+        try:
+            if min_age and now - p.lstat().st_mtime < min_age:
+                continue
+        except OSError:
+            continue
+        out.append(p)
     return sorted(out)
 
 
-def remove_stale_temp_files(*folders: Path) -> list[Path]:
+def remove_stale_temp_files(*folders: Path, min_age: float = 0.0) -> list[Path]:
     """Delete :func:`stale_temp_files` of each folder; returns what was removed (a live writer's file is kept)."""
     removed = []
     for folder in folders:
-        for p in stale_temp_files(folder):
+        for p in stale_temp_files(folder, min_age):
             try:
                 p.unlink()
                 removed.append(p)

@@ -52,12 +52,19 @@ def load_model(checkpoint_path: str | Path,
     return model.to(dev).eval(), cfg, ck.step
 
 
+#: the largest network input side a translation accepts
+MAX_SIZE = 16384
+
+
 def check_translation_memory(model: TranslationModel, size: int, batch_size: int, direction: str = "a2b") -> None:
     """Refuse a translation whose activations would not fit in memory (e.g. ``--size 100000``), with the estimate.
 
     The estimate runs the model once on the ``meta`` device (shapes only, no memory) and takes the weights plus
     four times the largest activation of one batch (input, output, a skip connection and a temporary).
     """
+    if size > MAX_SIZE:
+        raise NiceganError(f"--size {size} is over the {MAX_SIZE:,} px this toolkit translates at (the networks see "
+                           "size x size images; translate at the training size and use --keep-size)")
     largest = 0
 
     def hook(module: torch.nn.Module, inputs: Any, output: Any) -> None:

@@ -37,8 +37,9 @@ def hms(seconds: float) -> str:
 
 
 class PlainProgress:
-    """tqdm's small interface (``update``, ``set_postfix``, ``close``, context manager) as log lines: one when
-    work starts if it is long enough to matter, then one every :func:`interval` seconds, with rate and ETA."""
+    """tqdm's small interface (``update``, ``set_postfix``, ``close``, context manager) as log lines: one every
+    :func:`interval` seconds with rate and ETA, and a last one at ``close`` if the work took long enough to have
+    printed one (so a long job's log always ends with its total)."""
 
     def __init__(self, total: int | None, desc: str, unit: str, initial: int = 0) -> None:
         self.total, self.desc, self.unit, self.n = total, desc, unit, initial
@@ -70,7 +71,10 @@ class PlainProgress:
         self.postfix = ("  " + "  ".join(f"{k} {v}" for k, v in items.items())) if items else ""
 
     def close(self) -> None:
-        pass
+        now = time.monotonic()
+        if self.last != self.t0 or now - self.t0 >= interval():  # at least one line was due: end with the total
+            self.last = now
+            self._line(now)
 
     def __enter__(self) -> PlainProgress:
         return self
@@ -82,6 +86,9 @@ class PlainProgress:
 class _Silent(PlainProgress):
     def update(self, n: int = 1) -> None:
         self.n += n
+
+    def close(self) -> None:
+        pass
 
 
 def use_bar(progress: bool | None) -> bool:

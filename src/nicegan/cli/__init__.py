@@ -82,16 +82,30 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # the machine's doing (disk full, permissions): say what and where, not a traceback
         from nicegan.files import describe_os_error
 
-        print(f"nicegan: error: {describe_os_error(e)}", file=sys.stderr)
+        print(f"nicegan: error: {one_line(describe_os_error(e))}", file=sys.stderr)
         return 2
     except MemoryError:
-        print("nicegan: error: out of memory (use a smaller --size, batch size or model)", file=sys.stderr)
+        print(f"nicegan: error: {OUT_OF_MEMORY}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:  # torch reports failed allocations (CPU and CUDA) as RuntimeErrors
+        if not _is_out_of_memory(e):
+            raise
+        print(f"nicegan: error: {OUT_OF_MEMORY} ({one_line(str(e), 200)})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nicegan: interrupted", file=sys.stderr)
         return 130
     finally:
         restore_logging()
+
+
+OUT_OF_MEMORY = "out of memory (use a smaller image size, batch size or model)"
+
+
+def _is_out_of_memory(e: RuntimeError) -> bool:
+    import torch
+
+    return isinstance(e, torch.OutOfMemoryError) or "can't allocate memory" in str(e) or "out of memory" in str(e)
 
 
 def one_line(text: str, limit: int = 2000) -> str:

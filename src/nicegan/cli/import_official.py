@@ -33,10 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from nicegan.checkpoint import LATEST, checkpoint_dir, write
     from nicegan.errors import NiceganError
+    from nicegan.files import writable_dir
     from nicegan.training.official import convert_official
 
-    ckpt = convert_official(args.official, light=args.light, img_size=args.img_size, config=args.config,
-                            overrides=args.set, data_root=args.data)
     out = Path(args.out).expanduser()
     if out.suffix != ".pt":  # a run folder
         if (checkpoint_dir(out) / LATEST).exists():
@@ -44,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
         out = checkpoint_dir(out) / LATEST
     elif out.exists():
         raise NiceganError(f"{out} exists; refusing to overwrite it")
+    writable_dir(out.parent, "output folder")  # before the conversion, not after it
+    ckpt = convert_official(args.official, light=args.light, img_size=args.img_size, config=args.config,
+                            overrides=args.set, data_root=args.data)
     write(ckpt, out)
     m = ckpt.config["model"]
     log.info("wrote %s: nicegan %s, img_size %d, ch %d, n_res %d, n_dis %d, step %d", out,

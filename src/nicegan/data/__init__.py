@@ -26,7 +26,8 @@ def is_builtin(root: str) -> bool:
     return root.startswith(BUILTIN_PREFIX)
 
 
-def open_domain(root: str, split: str, domain: str, strict: bool = False, cache_dir: Path | None = None) -> ImageSource:
+def open_domain(root: str, split: str, domain: str, strict: bool = False, cache_dir: Path | None = None,
+                progress: bool | None = None) -> ImageSource:
     """One domain of one split (``split`` in {"train", "test"}, ``domain`` in {"A", "B"})."""
     if not root:
         raise DataError("no dataset given: pass --data DIR (a folder with trainA/ trainB/ testA/ testB/) or "
@@ -42,7 +43,7 @@ def open_domain(root: str, split: str, domain: str, strict: bool = False, cache_
     if not folder.is_dir():
         raise DataError(f"domain folder missing: {folder} (expected trainA/ trainB/ testA/ testB/ in {base})")
     cache = None if cache_dir is None else cache_dir / f"scan_{split}{domain}.json"
-    files = checked_image_files(folder, strict, cache)
+    files = checked_image_files(folder, strict, cache, progress)
     return FolderSource(folder, files)
 
 

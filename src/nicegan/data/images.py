@@ -216,7 +216,8 @@ def scan_images(files: Iterable[Path], cache_file: Path | None = None, desc: str
     return result
 
 
-def checked_image_files(folder: Path, strict: bool, cache_file: Path | None = None) -> list[Path]:
+def checked_image_files(folder: Path, strict: bool, cache_file: Path | None = None,
+                        progress: bool | None = None) -> list[Path]:
     """Decodable images of ``folder``: DataError if it is missing or has none; bad files warned about or fatal."""
     if not folder.is_dir():
         raise DataError(f"folder not found: {folder}" if not folder.exists() else f"not a folder: {folder}")
@@ -224,7 +225,7 @@ def checked_image_files(folder: Path, strict: bool, cache_file: Path | None = No
     files = list_files(folder, not_files)
     if not files and not not_files:
         raise DataError(f"no images in {folder}")
-    res = scan_images(files, cache_file, desc=f"checking {folder.name}")
+    res = scan_images(files, cache_file, desc=f"checking {folder.name}", progress=progress)
     res.bad[:0] = not_files
     if res.bad:
         if strict:

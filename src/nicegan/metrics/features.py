@@ -86,7 +86,7 @@ class FeatureExtractor:
         feats, skipped = compute()
         tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
         try:
-            remove_stale_temp_files(path.parent)
+            remove_stale_temp_files(path.parent, min_age=86400)  # a shared cache: other hosts' writers
             with open(tmp, "wb") as fh:
                 np.savez(fh, features=feats, skipped=skipped)
             os.replace(tmp, path)

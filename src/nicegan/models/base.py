@@ -54,6 +54,8 @@ class ModelConfig:
         for key in ("img_size", "img_ch"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"model.{key} must be >= 1, got {getattr(self, key)}")
+        if self.img_size > 4096:  # the papers train at 256; activations grow with the square of the side
+            raise ConfigError(f"model.img_size must be at most 4096, got {self.img_size}")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):

@@ -55,7 +55,7 @@ def create_model(name: str, cfg: ModelConfig) -> TranslationModel:
     have = physical_memory()
     try:
         need = 4 * parameter_count(cls, cfg)  # float32 weights
-    except RuntimeError as e:  # a single tensor too large to even describe (storage size overflow)
+    except (RuntimeError, TypeError, OverflowError, ValueError) as e:  # a tensor too large to even describe
         detail = " ".join(str(e).split())[:120]
         raise ConfigError(f"the {name} model of this config cannot be built: a weight tensor would exceed any "
                           f"machine's memory ({detail}); reduce model.ch or the depth") from None

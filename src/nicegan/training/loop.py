@@ -141,8 +141,8 @@ class Trainer:
         if self.dist.is_main:  # a read-only or full run folder fails now, not at the first save hours later
             writable_dir(ckpt_format.checkpoint_dir(self.run_dir), "checkpoint folder")
         self.cache = writable_dir(self.run_dir / "cache", "run cache folder")
-        src = {d: open_domain(root, "train", d, strict, self.cache) for d in "AB"}
-        test = {d: open_domain(root, "test", d, strict, self.cache) for d in "AB"}
+        src = {d: open_domain(root, "train", d, strict, self.cache, progress) for d in "AB"}
+        test = {d: open_domain(root, "test", d, strict, self.cache, progress) for d in "AB"}
         labelled = isinstance(self.model, ClassifierModel)  # its classifier learns from labelled A batches
         if labelled and src["A"].labels is None:
             raise ConfigError(f"this {cfg.model_name} configuration trains a classifier on labelled domain A, but "
@@ -182,11 +182,13 @@ class Trainer:
         try:
             for phase, opt in self.optimizers.items():
                 opt.load_state_dict(ck.optimizers[phase])
+                ckpt_format.check_optimizer_state(opt, where)
             for phase, scaler in self.scalers.items():
                 if phase in ck.scalers:
                     scaler.load_state_dict(ck.scalers[phase])
-        except (KeyError, ValueError, TypeError) as e:
-            raise CheckpointError(f"optimizer state in {where} does not fit the model: {e}") from None
+        except (KeyError, ValueError, TypeError, RuntimeError, AttributeError) as e:
+            detail = " ".join(str(e).split())[:200]
+            raise CheckpointError(f"optimizer state in {where} does not fit the model: {detail}") from None
         self.step, self.extra = ck.step, dict(ck.extra)
         extras = ck.model_extra_per_rank
         same_world = self.dist.active and len(extras) == self.dist.world

@@ -21,7 +21,15 @@ from typing import Any
 
 import torch
 
-from nicegan.checkpoint import OFFICIAL_KEYS, Checkpoint, capture_rng, load_nets, read_torch_file
+from nicegan.checkpoint import (
+    OFFICIAL_KEYS,
+    Checkpoint,
+    capture_rng,
+    check_optimizer_state,
+    check_structure,
+    load_nets,
+    read_torch_file,
+)
 from nicegan.config import given, resolve_config
 from nicegan.errors import CheckpointError
 from nicegan.models import create_model
@@ -73,6 +81,7 @@ def convert_official(path: str | Path, *, light: bool | None = None, img_size: i
     if not path.is_file():
         raise CheckpointError(f"official checkpoint not found: {path}")
     raw = read_torch_file(path)
+    check_structure(raw, str(path))
     if not isinstance(raw, dict) or not set(raw) >= OFFICIAL_KEYS:
         raise CheckpointError(f"{path} is not an official NICE-GAN checkpoint (expected keys gen2B, gen2A, disA, disB)")
     if not all(isinstance(raw[k], dict) and all(isinstance(v, torch.Tensor) for v in raw[k].values())
@@ -103,7 +112,12 @@ def convert_official(path: str | Path, *, light: bool | None = None, img_size: i
             log.warning("%s has no %s; the %s optimizer starts fresh", path, off_key, phase)
             continue
         ours = optimizers[phase].state_dict()["param_groups"][0]
-        optimizers[phase].load_state_dict(_map_adam_state(raw[off_key], nets, off_nets, model, phase, ours, path))
+        try:
+            optimizers[phase].load_state_dict(_map_adam_state(raw[off_key], nets, off_nets, model, phase, ours, path))
+            check_optimizer_state(optimizers[phase], f"{path} ({off_key})")
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
+            raise CheckpointError(f"{path}: the {off_key} state does not fit the networks "
+                                  f"({' '.join(str(e).split())[:150]})") from None
     step = raw.get("start_iter", 0)
     if not isinstance(step, int) or isinstance(step, bool) or step < 0:
         raise CheckpointError(f"{path}: start_iter must be a non-negative integer, got {str(step)[:40]!r}")

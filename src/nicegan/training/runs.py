@@ -50,7 +50,9 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 
 
 def _clean_stale(run_dir: Path) -> None:
-    """Delete temporary files that writers killed mid-save left behind (under the run lock: none is live)."""
+    """Delete temporary files that writers killed mid-save left behind (rank 0, under the run lock: none is live)."""
+    if not env_dist_info().is_main:
+        return
     removed = remove_stale_temp_files(checkpoint.checkpoint_dir(run_dir), run_dir / "cache")
     if removed:
         log.info("removed %d temporary file(s) left by an interrupted save (%s)", len(removed),
@@ -60,26 +62,37 @@ def _clean_stale(run_dir: Path) -> None:
 def start_run(cfg: RunConfig, run_dir: str | Path, **kwargs: Any) -> TrainResult:
     """Train a new run in ``run_dir``; refuses a folder that already holds a run's checkpoint.
 
-    If the run cannot start (bad data, bad config, Ctrl-C before training), a run folder this call created is
-    removed again, so a failed attempt leaves nothing behind.
+    If the run cannot start (bad data, bad config, Ctrl-C before the first step), a run folder this call created is
+    removed again, under the lock, so a failed attempt leaves nothing behind; a run that trained a step keeps
+    everything it wrote.
     """
     run_dir = Path(run_dir).expanduser()
     if run_dir.exists() and not run_dir.is_dir():
         raise NiceganError(f"--run-dir {run_dir} exists and is not a folder")
     created = not run_dir.exists()
-    try:
-        with run_lock(run_dir):
+    with run_lock(run_dir):  # a second process fails here, before it could touch anything
+        try:
             existing = latest_checkpoint(run_dir) or next(iter(checkpoint.numbered_checkpoints(run_dir)), None)
             if existing is not None:  # checked under the lock: no other process can be writing one now
                 raise NiceganError(f"{run_dir} already holds a run ({existing}); continue it with "
                                    f"`nicegan resume {run_dir}` or choose another --run-dir")
             _clean_stale(run_dir)
             return run_training(cfg, run_dir, **kwargs)
-    except (NiceganError, KeyboardInterrupt, OSError) as e:
-        nothing_saved = latest_checkpoint(run_dir) is None and not checkpoint.numbered_checkpoints(run_dir)
-        if created and nothing_saved and not isinstance(e, TrainingDiverged):
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+        except (NiceganError, KeyboardInterrupt, OSError) as e:
+            if created and not isinstance(e, TrainingDiverged) and not _trained(run_dir):
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+
+
+def _trained(run_dir: Path) -> bool:
+    """Whether a run folder holds the result of any training step (a checkpoint or a logged step)."""
+    if latest_checkpoint(run_dir) is not None or checkpoint.numbered_checkpoints(run_dir):
+        return True
+    try:
+        with open(run_dir / "metrics.jsonl", errors="replace") as fh:
+            return any('"event": "train"' in line for line in fh)
+    except OSError:
+        return False
 
 
 def resume_config(ck: Checkpoint, max_steps: int | None = None, data_root: str | None = None,
