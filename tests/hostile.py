@@ -12,14 +12,17 @@ says so (16-bit RGB PNGs decode to 8-bit RGB, a bad IDAT CRC is not checked, tex
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import io
 import os
+import signal
 import stat
 import struct
+import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,31 @@ import numpy as np
 from PIL import Image, features
 
 __all__ = ["KINDS", "KNOWN_LOADER_GAPS", "Kind", "is_fifo_kind", "make_image_corpus", "non_regular"]
+
+
+
+class Hang(BaseException):
+    """Raised by :func:`deadline`: code that does not return in time hangs (a BaseException, so no
+    ``except Exception`` in the code under test can swallow it)."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Raise :class:`Hang` if the body runs longer than ``seconds`` (SIGALRM; a no-op off the main thread)."""
+    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise Hang(f"no answer within {seconds} s")
+
+    prev = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, prev)
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import signal
 import stat
 import struct
-import threading
 import warnings
 import zlib
 from pathlib import Path
@@ -17,7 +14,17 @@ import pytest
 from PIL import Image
 
 from nicegan.data.images import ImageDecodeError, load_rgb
-from tests.hostile import KINDS, KNOWN_LOADER_GAPS, WEBP, Kind, is_fifo_kind, make_image_corpus, non_regular
+from tests.hostile import (
+    KINDS,
+    KNOWN_LOADER_GAPS,
+    WEBP,
+    Hang,
+    Kind,
+    deadline,
+    is_fifo_kind,
+    make_image_corpus,
+    non_regular,
+)
 
 MAX_FILE_BYTES = 200_000
 
@@ -56,28 +63,6 @@ def _path(corpus, kind_name: str) -> Path:
     folder, kinds = corpus
     (name,) = [n for n, k in kinds.items() if k.name == kind_name]
     return folder / name
-
-
-class _Timeout(BaseException):
-    """A time-out; BaseException so that load_rgb's ``except Exception`` cannot swallow it."""
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: int):
-    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_alarm(signum, frame):
-        raise _Timeout(f"took over {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def _png_chunks(data: bytes):
@@ -247,7 +232,7 @@ def test_load_rgb_verdict(corpus, kind_name, request):
         assert not kind.usable and stat.S_ISFIFO(os.lstat(path).st_mode)
         return
     try:
-        with _time_limit(10), warnings.catch_warnings(record=True) as caught:
+        with deadline(10), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 result: Image.Image | BaseException = load_rgb(path)
@@ -255,7 +240,7 @@ def test_load_rgb_verdict(corpus, kind_name, request):
                 result = e
             except Exception as e:  # reported below
                 result = e
-    except _Timeout as e:
+    except Hang as e:
         pytest.fail(f"load_rgb hung on {kind_name} ({kind.note}): {e}")
     leaked = [f"{w.category.__name__}: {w.message}" for w in caught]
     assert not leaked, f"load_rgb let warnings escape on {kind_name}: {leaked}"

@@ -26,27 +26,10 @@ import torch
 from nicegan import checkpoint as ck
 from nicegan.cli import main
 from tests.conftest import REPO, TINY, write_images
-from tests.hostile import make_image_corpus
+from tests.hostile import deadline, make_image_corpus
+from tests.test_checkpoint import _sealed
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-class Hang(BaseException):
-    """Raised by the alarm: a command that does not return in time is a hang (BaseException: nothing catches it)."""
-
-
-@contextlib.contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    def on_alarm(signum: int, frame: object) -> None:
-        raise Hang(f"no answer within {seconds} s")
-
-    prev = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, prev)
 
 
 def cli(args: list[str], capsys: pytest.CaptureFixture, seconds: int = 120) -> tuple[int, str, str]:
@@ -168,27 +151,7 @@ def test_odd_entries_are_named_for_what_they_are(tmp_path: Path, run: Path, caps
     refused(["train", "--config", tmp_path / "pipe.yaml", "--dry-run"], capsys, "named pipe", seconds=20)
 
 
-def test_pillow_warnings_do_not_leak(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from nicegan.data.images import load_rgb
-    from tests.hostile import make_image_corpus
-
-    kinds = make_image_corpus(tmp_path)
-    import warnings
-
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
-        for name, kind in kinds.items():
-            if kind.usable:
-                load_rgb(tmp_path / name)
-    assert not seen, [str(w.message) for w in seen]
-
-
 # --- 2. crafted checkpoints -----------------------------------------------------------------------------------------
-
-
-def _sealed(payload: dict) -> dict:
-    payload = {k: v for k, v in payload.items() if k != ck.HASH_KEY}
-    return {**payload, ck.HASH_KEY: ck.content_digest(payload)}
 
 
 class _Marker:

@@ -58,6 +58,7 @@ from torch import Tensor, nn
 
 from nicegan.errors import CheckpointError, NiceganError
 from nicegan.files import describe_os_error, entry_problem
+from nicegan.limits import exceeds
 from nicegan.version import __version__
 
 log = logging.getLogger("nicegan")
@@ -205,17 +206,9 @@ MAX_ENTRIES = 1_000_000
 def check_structure(payload: Any, where: str) -> None:
     """Refuse a payload with more than :data:`MAX_ENTRIES` container entries (shared references counted each time
     they are reached) or nested deeper than 64 levels, stopping at the first entry over the budget."""
-    budget, stack = MAX_ENTRIES, [(payload, 0)]
-    while stack:
-        node, depth = stack.pop()
-        budget -= 1
-        if budget < 0 or depth > 64:
-            raise CheckpointError(f"{where} is damaged or hostile: its structure has over {MAX_ENTRIES:,} entries "
-                                  "or 64 levels (a checkpoint has a few thousand)")
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
-        elif isinstance(node, (list, tuple)):
-            stack.extend((v, depth + 1) for v in node)
+    if exceeds(payload, MAX_ENTRIES, 64):
+        raise CheckpointError(f"{where} is damaged or hostile: its structure has over {MAX_ENTRIES:,} entries "
+                              "or 64 levels (a checkpoint has a few thousand)")
 
 
 def verify_digest(payload: dict[str, Any], where: str) -> None:
@@ -400,6 +393,12 @@ def numbered_checkpoints(run_dir: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def run_checkpoints(run_dir: Path) -> list[Path]:
+    """Every checkpoint a run may continue from, newest first: ``latest.pt`` (if present), then the numbered ones."""
+    latest = latest_checkpoint(run_dir)
+    return ([latest] if latest is not None else []) + list(reversed(numbered_checkpoints(run_dir)))
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """``RUN/checkpoints/latest.pt`` if it exists."""
     p = checkpoint_dir(run_dir) / LATEST
@@ -417,12 +416,7 @@ def resolve_checkpoint_path(path: str | os.PathLike) -> Path:
         if latest is None:
             raise CheckpointError(f"no checkpoint in {p} (expected {p / 'checkpoints' / LATEST})")
         return latest
-    problem = entry_problem(p)
-    if problem == "file not found":
-        raise CheckpointError(f"checkpoint not found: {p}")
-    if problem is not None:
-        raise CheckpointError(f"cannot read the checkpoint {p}: {problem}")
-    return p
+    return p  # read_torch_file says why a path is missing or not a regular file
 
 
 _UNSAFE_HINTS = ("Unsupported global", "GLOBAL ", "is blocked", "allowlist")
@@ -469,7 +463,7 @@ def load(path: str | os.PathLike) -> Checkpoint:
     """Read, migrate and validate a nicegan checkpoint: a file, or a run folder (its ``latest.pt``, or the newest
     intact numbered checkpoint if ``latest.pt`` is damaged or missing, with a warning naming both)."""
     p = Path(path).expanduser()
-    if p.is_dir() and (latest_checkpoint(p) is not None or numbered_checkpoints(p)):
+    if p.is_dir() and run_checkpoints(p):
         return load_run(p)
     p = resolve_checkpoint_path(p)
     return Checkpoint.from_payload(read_torch_file(p), str(p))
@@ -483,7 +477,7 @@ def load_run(run_dir: Path) -> Checkpoint:
     back over good training.
     """
     latest = checkpoint_dir(run_dir) / LATEST
-    candidates = ([latest] if latest.is_file() else []) + list(reversed(numbered_checkpoints(run_dir)))
+    candidates = run_checkpoints(run_dir)
     if not candidates:
         raise CheckpointError(f"no checkpoint in {run_dir} (expected {latest})")
     first: CheckpointDamaged | None = None

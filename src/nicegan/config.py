@@ -23,6 +23,7 @@ import yaml
 
 from nicegan.errors import ConfigError
 from nicegan.files import entry_problem
+from nicegan.limits import exceeds
 from nicegan.models import get_model_class
 from nicegan.models.base import ModelConfig
 
@@ -165,19 +166,9 @@ def _show(value: Any) -> str:
 def check_bounded(tree: Any, where: str) -> None:
     """Refuse a config tree with more than :data:`MAX_CONFIG_NODES` nodes once aliases are expanded (or deeper
     than 32 levels), without expanding it: the walk stops at the first node over the budget."""
-    budget = MAX_CONFIG_NODES
-    stack = [(tree, 0)]
-    while stack:
-        node, depth = stack.pop()
-        budget -= 1
-        if budget < 0 or depth > 32:
-            raise ConfigError(f"{where} is too large once its YAML aliases are expanded (over "
-                              f"{MAX_CONFIG_NODES:,} values or 32 levels); a config needs a few hundred")
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
-            stack.extend((k, depth + 1) for k in node)
-        elif isinstance(node, (list, tuple)):
-            stack.extend((v, depth + 1) for v in node)
+    if exceeds(tree, MAX_CONFIG_NODES, 32, keys=True):
+        raise ConfigError(f"{where} is too large once its YAML aliases are expanded (over "
+                          f"{MAX_CONFIG_NODES:,} values or 32 levels); a config needs a few hundred")
 
 
 def _plain(x: Any) -> Any:

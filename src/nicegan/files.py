@@ -107,8 +107,8 @@ def pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OverflowError):
-        return pid > 0
+    except (PermissionError, OverflowError):  # another user's process, or an id we cannot ask about: keep it
+        return True
     return True
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nicegan import checkpoint
-from nicegan.checkpoint import Checkpoint, latest_checkpoint
+from nicegan.checkpoint import Checkpoint
 from nicegan.config import RunConfig, given, resolve_config
 from nicegan.errors import CheckpointError, ConfigError, NiceganError, TrainingDiverged
 from nicegan.files import describe_os_error, remove_stale_temp_files
@@ -72,9 +72,9 @@ def start_run(cfg: RunConfig, run_dir: str | Path, **kwargs: Any) -> TrainResult
     created = not run_dir.exists()
     with run_lock(run_dir):  # a second process fails here, before it could touch anything
         try:
-            existing = latest_checkpoint(run_dir) or next(iter(checkpoint.numbered_checkpoints(run_dir)), None)
-            if existing is not None:  # checked under the lock: no other process can be writing one now
-                raise NiceganError(f"{run_dir} already holds a run ({existing}); continue it with "
+            existing = checkpoint.run_checkpoints(run_dir)
+            if existing:  # checked under the lock: no other process can be writing one now
+                raise NiceganError(f"{run_dir} already holds a run ({existing[0]}); continue it with "
                                    f"`nicegan resume {run_dir}` or choose another --run-dir")
             _clean_stale(run_dir)
             return run_training(cfg, run_dir, **kwargs)
@@ -86,7 +86,7 @@ def start_run(cfg: RunConfig, run_dir: str | Path, **kwargs: Any) -> TrainResult
 
 def _trained(run_dir: Path) -> bool:
     """Whether a run folder holds the result of any training step (a checkpoint or a logged step)."""
-    if latest_checkpoint(run_dir) is not None or checkpoint.numbered_checkpoints(run_dir):
+    if checkpoint.run_checkpoints(run_dir):
         return True
     try:
         with open(run_dir / "metrics.jsonl", errors="replace") as fh:
@@ -128,7 +128,7 @@ def resume_run(run_dir: str | Path, max_steps: int | None = None, data_root: str
     """Continue the run in ``run_dir`` from its latest checkpoint with the config saved in it (from the newest
     intact numbered one if ``latest.pt`` is damaged)."""
     run_dir = run_folder(run_dir)
-    if latest_checkpoint(run_dir) is None and not checkpoint.numbered_checkpoints(run_dir):
+    if not checkpoint.run_checkpoints(run_dir):
         raise NiceganError(f"{run_dir} has no checkpoint to resume from (expected {run_dir}/checkpoints/latest.pt)")
     with run_lock(run_dir):
         _clean_stale(run_dir)
