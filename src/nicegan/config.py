@@ -26,6 +26,7 @@ from nicegan.files import entry_problem
 from nicegan.limits import exceeds
 from nicegan.models import get_model_class
 from nicegan.models.base import ModelConfig
+from nicegan.presets import preset_names
 
 DEFAULT_MODEL = "nicegan"
 
@@ -259,7 +260,7 @@ def _parse_number(s: str, key: str, kind: str) -> int | float:
 
 def list_presets() -> list[str]:
     """Names of the presets shipped with the package."""
-    return sorted(p.name[:-5] for p in resources.files("nicegan.presets").iterdir() if p.name.endswith(".yaml"))
+    return preset_names()
 
 
 def _load_yaml_text(text: str, where: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from nicegan.cli.common import (
     add_device,
@@ -13,8 +14,10 @@ from nicegan.cli.common import (
     positive_int,
     report_training,
 )
-from nicegan.config import RunConfig, given, list_presets, resolve_config
-from nicegan.data.digits import DIGITS
+from nicegan.presets import preset_names
+
+if TYPE_CHECKING:  # the parser is built without torch: `nicegan --help` and the light commands start fast
+    from nicegan.config import RunConfig
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", metavar="RUN", help="folder for checkpoints, logs and samples (required unless "
                    "--dry-run)")
     p.add_argument("--config", metavar="PRESET_OR_YAML",
-                   help=f"preset ({', '.join(list_presets())}) or YAML file; default: digits for builtin:digits, "
+                   help=f"preset ({', '.join(preset_names())}) or YAML file; default: digits for builtin:digits, "
                    "else nicegan-light")
     p.add_argument("--set", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
                    help="override config values, e.g. --set train.lr=2e-4 model.ch=32")
@@ -42,6 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Preset/file + --set + shortcut flags -> validated RunConfig."""
+    from nicegan.config import given, resolve_config
+    from nicegan.data.digits import DIGITS
+
     name = args.config or ("digits" if args.data == DIGITS else "nicegan-light")
     shortcuts = {"data.root": args.data, "data.strict": True if args.strict else None, "train.max_steps":
                  args.max_steps, "train.seed": args.seed, "train.device": args.device, **fast_path_values(args)}
