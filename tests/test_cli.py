@@ -59,7 +59,9 @@ def test_translate_folder_keeps_names_and_sizes(trained_run: Path, tiny_data: Pa
     expected = sorted(p.relative_to(tiny_data / "trainA").with_suffix(".png").as_posix()
                       for p in (tiny_data / "trainA").rglob("*.png"))
     assert written == expected and "nested/deeper/img_00.png" in written
-    assert all(size_of(out / w) == (32, 32) for w in written)
+    # the 40 x 36 inputs keep their aspect ratio (the shorter side becomes the training size, 32), squares are 32
+    assert {w: size_of(out / w) for w in written} == {w: (32, 32) if "nested" in w else (36, 32) for w in written}
+    assert "were not square: translated whole with their aspect ratio kept (shorter side 32 px)" in err
 
     kept = tmp_path / "kept"
     code, _, err = run_cli(["translate", "--checkpoint", str(trained_run / "checkpoints" / "latest.pt"),
@@ -77,7 +79,7 @@ def test_translate_matches_the_model_in_memory(trained_run: Path, tiny_data: Pat
     from nicegan.data.transforms import tensor_to_uint8, test_transform
     from nicegan.inference import load_model
 
-    src = tiny_data / "testA" / "img_01.png"
+    src = tiny_data / "trainA" / "nested" / "deeper" / "img_01.png"  # a square (non-squares keep their aspect)
     assert run_cli(["translate", "--checkpoint", str(trained_run), "--input", str(src), "--output",
                     str(tmp_path), "--direction", "a2b", "--size", "16"], capsys)[0] == 0
     model, _, _ = load_model(trained_run)

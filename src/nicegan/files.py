@@ -3,6 +3,7 @@ can be written, one-line messages for OS errors, and the clean-up of temporary f
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -10,6 +11,7 @@ import re
 import stat
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from nicegan.errors import NiceganError
@@ -79,6 +81,29 @@ def describe_os_error(e: OSError, doing: str = "") -> str:
     where = e.filename if e.filename is not None else ""
     head = f"{doing}: " if doing else ""
     return f"{head}{why}" + (f" ({os.fsdecode(where)})" if where != "" else "")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB pieces (any size in constant memory)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary file name beside ``path`` (``.NAME.tmp<PID>``, which :func:`stale_temp_files` recognises) to
+    write to: it replaces ``path`` in one rename when the block ends without an error, and is removed otherwise, so
+    ``path`` is never left half-written."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def writable_dir(folder: str | os.PathLike, what: str) -> Path:

@@ -20,8 +20,9 @@ def jet(x: Tensor) -> Tensor:
     return torch.cat([r, g, b], dim=1)
 
 
-def heatmap_images(h: Tensor, size: int, under: Tensor | None = None, alpha: float = 0.5) -> Tensor:
-    """Heatmaps (B x 1 x h x w) -> jet images in [-1, 1] at ``size``; blended over ``under`` (in [-1, 1]) if given.
+def heatmap_images(h: Tensor, size: int | tuple[int, int], under: Tensor | None = None, alpha: float = 0.5) -> Tensor:
+    """Heatmaps (B x 1 x h x w) -> jet images in [-1, 1] at ``size`` (a side, or height and width); blended over
+    ``under`` (in [-1, 1]) if given.
 
     Each map is min-max normalised on its own and upsampled bilinearly, as the official sample grids do.
     """
@@ -29,7 +30,7 @@ def heatmap_images(h: Tensor, size: int, under: Tensor | None = None, alpha: flo
     lo = h.amin(dim=(1, 2, 3), keepdim=True)
     h = h - lo
     h = h / h.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
-    h = F.interpolate(h, size=(size, size), mode="bilinear", align_corners=False)
+    h = F.interpolate(h, size=(size, size) if isinstance(size, int) else size, mode="bilinear", align_corners=False)
     rgb = jet(h) * 2 - 1
     if under is not None:
         rgb = alpha * rgb + (1 - alpha) * under.detach().float()

@@ -33,13 +33,23 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1-65535, got {value}")
+    return value
+
+
 def add_device(p: argparse.ArgumentParser, default: str | None = None) -> None:
     p.add_argument("--device", default=default, metavar="cpu|cuda",
                    help="cpu, cuda or cuda:N (default: cuda when available)")
 
 
 def add_checkpoint(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint file or run folder")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint file, run folder or bundle")
 
 
 def png_output(path: str) -> Path:

@@ -80,7 +80,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     root = dataset_root(args.data, cfg.data.root)
     ext = FeatureExtractor(get_protocol(args.protocol), resolve_weights(args.inception_weights), args.device,
                            args.batch_size)
-    directions = ("a2b", "b2a") if args.direction == "both" else (args.direction,)
+    # "both" means every direction the model has (an exported bundle may hold one)
+    directions = model.directions if args.direction == "both" else (model.require_direction(args.direction),)
     out = evaluate(EvalContext(model, root, directions, limit=args.limit, progress=args.progress, extractor=ext))
     if args.kid_subsets or args.kid_subset_size:
         log.warning("--kid-subsets/--kid-subset-size apply to eval-folders only; evaluate uses the protocol's")

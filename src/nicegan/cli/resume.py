@@ -24,7 +24,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nicegan.bundle import is_bundle
+    from nicegan.errors import NiceganError
     from nicegan.training.runs import resume_run
+
+    if is_bundle(args.run_dir):
+        raise NiceganError(f"{args.run_dir} is an inference bundle (translation weights only, no discriminators or "
+                           "optimizer state): resume needs the run folder it was exported from")
 
     result = resume_run(args.run_dir, max_steps=args.max_steps, data_root=args.data, device=args.device,
                         progress=args.progress, stop_at=args.stop_at, fast_paths=fast_path_values(args))

@@ -5,38 +5,80 @@ from __future__ import annotations
 import argparse
 import logging
 
-from nicegan.cli.common import add_checkpoint, add_device, add_progress, positive_int
+from nicegan.cli.common import add_checkpoint, add_device, add_progress, non_negative_int, positive_int
 
 log = logging.getLogger("nicegan")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("translate", help="translate images", description="Translate one image or every image below "
-                       "a folder (recursively). Output files keep the input names (PNG by default).")
+    p = sub.add_parser("translate", help="translate images", description="Translate one image, every image below "
+                       "a folder (recursively) or a video. Output files keep the input names (PNG by default); a video "
+                       "input (.mp4, .mov, .mkv, .webm, .avi) gives a video --output file.")
     add_checkpoint(p)
     p.add_argument("--input", required=True, metavar="FILE_OR_DIR")
-    p.add_argument("--output", required=True, metavar="DIR")
+    p.add_argument("--output", required=True, metavar="DIR_OR_VIDEO", help="folder for translated images, or "
+                   "the output video file for a video input")
     p.add_argument("--direction", required=True, choices=["a2b", "b2a"])
-    p.add_argument("--size", type=positive_int, help="network input size (default: the training size)")
-    p.add_argument("--keep-size", action="store_true", help="write outputs at each input's own size")
+    p.add_argument("--size", type=positive_int, help="the shorter side the network sees (default: the training "
+                   "size); the aspect ratio is kept (fixed-size models translate the centre square)")
+    p.add_argument("--keep-size", action="store_true", help="translate at each input's full resolution in "
+                   "overlapping tiles, blended without seams, and write it at its own size")
+    p.add_argument("--tile", type=positive_int, help="tile side for --keep-size (default: the training size)")
+    p.add_argument("--overlap", type=non_negative_int, help="overlap of neighbouring tiles in px (default: a "
+                   "quarter tile)")
     p.add_argument("--heatmap", action="store_true", help="also write <name>_heatmap.png (attention over the input)")
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--format", default="png", choices=["png", "jpg"], help="output format (default png, lossless)")
+    p.add_argument("--video-size", metavar="WxH|H", help="video input: output size, e.g. 1280x720, or a height "
+                   "(width from the aspect ratio); default the input's size")
+    p.add_argument("--crf", type=non_negative_int, default=18, help="video input: encoder quality, lower is better "
+                   "(H.264 0-51, VP9 0-63; default 18)")
     add_device(p, default="auto")
     add_progress(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from nicegan.video import is_video
+
+    if not args.keep_size and (args.tile is not None or args.overlap is not None):
+        log.warning("--tile and --overlap apply to --keep-size only; without it they are ignored")
+    if is_video(args.input):
+        return _run_video(args)
     from nicegan.inference import load_model, translate_paths
 
     model, cfg, step = load_model(args.checkpoint, args.device)
     size = args.size or cfg.model.img_size
     report = translate_paths(model, args.input, args.output, args.direction, size, keep_size=args.keep_size,
                              heatmap=args.heatmap, batch_size=args.batch_size, fmt=args.format,
-                             progress=args.progress)
+                             progress=args.progress, tile=args.tile, overlap=args.overlap)
     log.info("translated %d image(s) %s with %s (step %d) into %s", len(report.written), args.direction,
              cfg.model_name, step, args.output)
     for key, value in report.diagnostics.items():
+        log.info("%s: %.6g", key, value)
+    return 0
+
+
+def _run_video(args: argparse.Namespace) -> int:
+    """``--input`` is a video file (by its extension): translate it frame by frame into the ``--output`` video."""
+    from nicegan.errors import NiceganError
+    from nicegan.inference import load_model
+    from nicegan.video import describe_rate, import_av, parse_video_size, translate_video
+
+    if args.heatmap:
+        raise NiceganError("--heatmap is for images; it is not available for a video input")
+    import_av()  # before the model loads: a missing PyAV is said first
+    video_size = parse_video_size(args.video_size) if args.video_size else None
+    model, cfg, step = load_model(args.checkpoint, args.device)
+    r = translate_video(model, args.input, args.output, args.direction, args.size, video_size=video_size,
+                        crf=args.crf, batch_size=args.batch_size, keep_size=args.keep_size, tile=args.tile,
+                        overlap=args.overlap, progress=args.progress)
+    net = f"network {r.network_size[0]}x{r.network_size[1]}" if r.network_size else "full resolution in tiles"
+    log.info("translated %d frame(s) %s with %s (step %d) into %s: %dx%d at %s fps, %s, %s; %.3g frames/s",
+             r.frames, args.direction, cfg.model_name, step, r.output, *r.size, describe_rate(r.rate), r.codec, net,
+             r.fps)
+    for audio in r.audio:
+        log.info("audio: %s", audio)
+    for key, value in r.diagnostics.items():
         log.info("%s: %.6g", key, value)
     return 0

@@ -14,10 +14,12 @@ import contextlib
 import json
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -32,7 +34,22 @@ MAX_PIXELS = 89_478_485
 
 
 class ImageDecodeError(Exception):
-    """A file that is not a usable image; ``str()`` is the reason."""
+    """A file that is not a usable image; ``str()`` is the reason.
+
+    ``kind`` says which kind of reason: ``"file"`` (not a regular file that can be read), ``"format"`` (no image
+    format the decoder reads, or an empty file), ``"pixels"`` (more pixels than allowed; ``size`` is the declared
+    width and height, or None when Pillow's own decompression-bomb check refused it) or ``"damaged"`` (``detail``
+    holds the decoder's own words)."""
+
+    def __init__(self, message: str, kind: str = "damaged", size: tuple[int, int] | None = None,
+                 detail: str = "") -> None:
+        super().__init__(message)
+        self.kind, self.size, self.detail = kind, size, detail
+
+
+# Pillow reports decoding oddities (a broken EXIF block, a decompression bomb) as warnings; the filters that turn
+# them into errors or silence are process-wide, so decodes in threads (the web servers) take turns.
+_DECODE_LOCK = threading.Lock()
 
 
 def list_files(folder: Path, skipped: list[tuple[Path, str]] | None = None) -> list[Path]:
@@ -127,16 +144,36 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
     """Decode ``path`` fully into an upright 8-bit RGB image; :class:`ImageDecodeError` if it cannot be used."""
     problem = entry_problem(path)
     if problem is not None:  # never open a FIFO or a device: it may block or never end
-        raise ImageDecodeError(problem)
+        raise ImageDecodeError(problem, kind="file")
     try:
-        with warnings.catch_warnings():
+        return decode_rgb(path)
+    except ImageDecodeError as e:
+        if e.kind == "format" and _size_or_none(path) == 0:
+            raise ImageDecodeError("empty file", kind="format") from None
+        raise
+
+
+def decode_rgb(source: str | os.PathLike | IO[bytes], max_pixels: int = MAX_PIXELS,
+               formats: tuple[str, ...] | None = None) -> Image.Image:
+    """Decode an image file (or a binary file object, e.g. an upload's bytes) fully into an upright 8-bit RGB
+    image: EXIF orientation applied, transparency on white, high bit depths scaled (:func:`to_rgb`).
+
+    Refuses with :class:`ImageDecodeError` anything that is not an image, is damaged, or declares more than
+    ``max_pixels`` pixels in its header (checked before the pixels are decoded). ``formats`` limits the Pillow
+    decoders tried (None: all). A path is opened as it is: :func:`load_rgb` first checks that it names a regular
+    file.
+    """
+    if formats is not None:
+        Image.init()  # registers every decoder once: Image.open(formats=...) needs the ones it names
+    try:
+        with _DECODE_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. Pillow's corrupt-EXIF warning: the image itself is fine
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(source, formats=formats) as im:
                 w, h = im.size
-                if w * h > MAX_PIXELS:
-                    raise ImageDecodeError(f"{w}x{h} pixels is over the {MAX_PIXELS:,}-pixel limit "
-                                           "(decompression bomb?)")
+                if w * h > max_pixels:
+                    raise ImageDecodeError(f"{w}x{h} pixels is over the {max_pixels:,}-pixel limit "
+                                           "(decompression bomb?)", kind="pixels", size=(w, h))
                 im.load()
                 with contextlib.suppress(Exception):  # a broken EXIF block must not cost the image
                     im = ImageOps.exif_transpose(im)
@@ -146,18 +183,18 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
     except ImageDecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageDecodeError(f"decompression bomb refused (over the {MAX_PIXELS:,}-pixel limit)") from None
+        raise ImageDecodeError(f"decompression bomb refused (over the {MAX_PIXELS:,}-pixel limit)",
+                               kind="pixels") from None
     except Image.UnidentifiedImageError:
-        size = _size_or_none(path)
-        raise ImageDecodeError("empty file" if size == 0 else "not an image (unknown format)") from None
+        raise ImageDecodeError("not an image (unknown format)", kind="format") from None
     except OSError as e:
         if e.errno is not None:  # a system error (permission, I/O), not a decoding one
-            raise ImageDecodeError(describe_os_error(e, "cannot read")) from None
+            raise ImageDecodeError(describe_os_error(e, "cannot read"), kind="file") from None
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ImageDecodeError(f"cannot decode ({msg})") from None
+        raise ImageDecodeError(f"cannot decode ({msg})", detail=msg) from None
     except Exception as e:  # Pillow raises many types (OSError, SyntaxError, ValueError, EOFError...) for bad data
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ImageDecodeError(f"cannot decode ({msg})") from None
+        raise ImageDecodeError(f"cannot decode ({msg})", detail=msg) from None
 
 
 def _size_or_none(path: str | os.PathLike) -> int | None:

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from nicegan.errors import ConfigError
+from nicegan.errors import ConfigError, NiceganError
 
 DIRECTIONS = ("a2b", "b2a")
 
@@ -95,6 +95,12 @@ class TranslationModel(nn.Module):
         self.phases: dict[str, Phase] = {}
         #: the nets translation needs (what inference loads and exports); set by models that need fewer than all
         self.inference_nets: tuple[str, ...] = ()
+        #: nets of which translation runs only some parts: net -> the state-dict key prefixes of those parts (NICE-GAN's
+        #: discriminators, whose encoder translates and whose heads only judge); inference bundles keep only those
+        self.inference_parts: dict[str, tuple[str, ...]] = {}
+        #: the directions this instance holds trained weights for: both, unless it was loaded from an inference
+        #: bundle exported for one direction (``nicegan export --direction``); see :meth:`require_direction`
+        self.directions: tuple[str, ...] = DIRECTIONS
         #: facts about the last :meth:`translate` call worth reporting (e.g. an inversion's reconstruction error)
         self.translate_diagnostics: dict[str, float] = {}
 
@@ -138,6 +144,30 @@ class TranslationModel(nn.Module):
     def translation_nets(self) -> tuple[str, ...]:
         """The nets translation needs: ``inference_nets``, or every net if the model did not narrow it."""
         return self.inference_nets or tuple(self.nets)
+
+    def direction_nets(self, direction: str) -> tuple[str, ...]:
+        """The nets translating (and the heatmap) in ``direction`` needs: what a one-direction bundle holds.
+
+        Default: every translation net. Models with nets per direction (a generator per direction, NICE-GAN's
+        encoder per domain) override it; the two directions together must cover :meth:`translation_nets`.
+        """
+        check_direction(direction)
+        return self.translation_nets()
+
+    def inference_state(self, net: str) -> dict[str, Tensor]:
+        """The part of ``net``'s state dict that translation uses (all of it unless ``inference_parts`` says)."""
+        state = self.nets[net].state_dict()
+        parts = self.inference_parts.get(net)
+        return state if parts is None else {k: v for k, v in state.items() if k.startswith(parts)}
+
+    def require_direction(self, direction: str) -> str:
+        """Return ``direction`` if this instance can translate it; a one-line :class:`NiceganError` if it was
+        loaded from a bundle exported for the other direction only."""
+        check_direction(direction)
+        if direction not in self.directions:
+            raise NiceganError(f"this {self.name} model was exported for {' and '.join(self.directions)} only and "
+                               f"cannot translate {direction}: export it again with --direction {direction} or both")
+        return direction
 
 
 # --- capabilities ------------------------------------------------------------------------------------------------

@@ -331,6 +331,9 @@ class CycleGAN(TranslationModel):
             return self.nets["gen_a2b"], self.nets["gen_b2a"]
         return self.nets["gen_b2a"], self.nets["gen_a2b"]
 
+    def direction_nets(self, direction: str) -> tuple[str, ...]:
+        return ("gen_a2b",) if check_direction(direction) == "a2b" else ("gen_b2a",)
+
     def check_input_size(self, size: int) -> None:
         generator_check(size, self.cfg.n_blocks, "the input size")
 

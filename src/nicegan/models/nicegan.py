@@ -104,6 +104,9 @@ def _sn_block(in_ch: int, out_ch: int, stride: int) -> list[nn.Module]:
 class Discriminator(nn.Module):
     """Official NICE-GAN discriminator: encoder (trunk + CAM) and local/global heads (official key names)."""
 
+    #: state-dict key prefixes of the encoder (what translation runs; the heads only judge realism)
+    ENCODER_KEYS = ("model.", "fc.", "conv1x1.", "lamda")
+
     def __init__(self, img_ch: int, ndf: int, n_layers: int, global_downsamples: int = 2) -> None:
         super().__init__()
         # Modules are created in the official order (seeded builds match) and registered in the official order
@@ -231,6 +234,7 @@ class NiceGAN(TranslationModel):
             self.nets[name] = Discriminator(cfg.img_ch, cfg.ch, cfg.n_dis, cfg.global_downsamples)
         self.phases = {"dis": Phase(("dis_a", "dis_b"), self.dis_loss),
                        "gen": Phase(("gen_a2b", "gen_b2a"), self.gen_loss)}
+        self.inference_parts = {"dis_a": Discriminator.ENCODER_KEYS, "dis_b": Discriminator.ENCODER_KEYS}
 
     def _adv_dis(self, real: tuple[Tensor, ...], fake: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
         # (local, global, cam) logits; LSGAN with targets 1 (real) and 0 (fake).
@@ -285,6 +289,10 @@ class NiceGAN(TranslationModel):
         if check_direction(direction) == "a2b":
             return self.nets["dis_a"], self.nets["gen_a2b"], self.nets["gen_b2a"]
         return self.nets["dis_b"], self.nets["gen_b2a"], self.nets["gen_a2b"]
+
+    def direction_nets(self, direction: str) -> tuple[str, ...]:
+        """The source domain's discriminator (its encoder: ``inference_parts``) and the generator into the target."""
+        return ("dis_a", "gen_a2b") if check_direction(direction) == "a2b" else ("dis_b", "gen_b2a")
 
     def encode(self, x: Tensor, domain: str) -> Tensor:
         """Latent code of images ``x`` of ``domain`` (``"a"`` or ``"b"``) from that domain's encoder."""

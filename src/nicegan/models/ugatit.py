@@ -356,6 +356,9 @@ class UGATIT(TranslationModel):
             return self.nets["gen_a2b"], self.nets["gen_b2a"]
         return self.nets["gen_b2a"], self.nets["gen_a2b"]
 
+    def direction_nets(self, direction: str) -> tuple[str, ...]:
+        return ("gen_a2b",) if check_direction(direction) == "a2b" else ("gen_b2a",)
+
     def check_input_size(self, size: int) -> None:
         if not self.cfg.light and size != self.cfg.img_size:
             raise ConfigError(f"the full U-GAT-IT generator only runs at its training size {self.cfg.img_size} "

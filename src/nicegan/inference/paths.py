@@ -1,0 +1,144 @@
+"""Translate files: an image or a folder of images in, translated images (and heatmaps) written out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from nicegan.data.images import ImageDecodeError, list_files, load_rgb, warn_skipped
+from nicegan.errors import NiceganError
+from nicegan.files import describe_os_error, entry_problem, fit_name, writable_dir
+from nicegan.inference.batches import check_translation_memory
+from nicegan.inference.images import translate_images
+from nicegan.models.base import HeatmapModel, TranslationModel
+from nicegan.progress import track
+
+log = logging.getLogger("nicegan")
+
+
+OUTPUT_FORMATS = ("png", "jpg")
+
+
+@dataclass
+class TranslateReport:
+    """Outcome of :func:`translate_paths`."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    diagnostics: dict[str, float] = field(default_factory=dict)  # image-weighted means of the model's diagnostics
+    fits: dict[str, int] = field(default_factory=dict)  # how many inputs were fitted in each way (Translation.fit)
+
+
+def _output_names(files: list[Path], root: Path | None, ext: str) -> list[Path]:
+    """Relative output paths: the input's relative path with the new extension; clashing stems keep the old one."""
+    rel = [f.relative_to(root) if root else Path(f.name) for f in files]
+    stems = [r.with_suffix(f".{ext}") for r in rel]
+    clashes = {s for s in stems if stems.count(s) > 1}
+    return [Path(f"{r}.{ext}") if s in clashes else s for r, s in zip(rel, stems, strict=True)]
+
+
+def translate_paths(model: TranslationModel, input_path: Path, output_dir: Path, direction: str, size: int,
+                    keep_size: bool = False, heatmap: bool = False, batch_size: int = 8, fmt: str = "png",
+                    progress: bool | None = None, tile: int | None = None,
+                    overlap: int | None = None) -> TranslateReport:
+    """Translate an image file or every image below a folder into ``output_dir``, keeping relative names.
+
+    Inputs are fitted to the network as :func:`translate_images` describes (aspect ratio kept; with
+    ``keep_size`` at full resolution in tiles). With ``heatmap`` a ``<name>_heatmap.png`` overlay of the model's
+    attention map on the input is written too (models with a CAM only).
+    """
+    model.require_direction(direction)
+    if fmt not in OUTPUT_FORMATS:
+        raise NiceganError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
+    if batch_size < 1:
+        raise NiceganError(f"--batch-size must be >= 1, got {batch_size}")
+    files, root, not_files = input_files(input_path)
+    output_dir = Path(output_dir).expanduser()
+    if output_dir.exists() and not output_dir.is_dir():
+        raise NiceganError(f"--output {output_dir} is an existing file; give a folder for the translations")
+    outputs = [fit_name(output_dir / r) for r in _output_names(files, root, fmt)]
+    inputs_resolved = {f.resolve() for f in files}
+    for o in outputs:
+        if o.resolve() in inputs_resolved:
+            raise NiceganError(f"refusing to overwrite the input image {o}; choose another --output folder")
+    if heatmap and not isinstance(model, HeatmapModel):
+        raise NiceganError(f"the {model.name} model has no attention heatmap (--heatmap)")
+
+    model.check_input_size(size)
+    if not keep_size:
+        check_translation_memory(model, size, min(batch_size, len(files)), direction)
+    writable_dir(output_dir, "output folder")
+    report = TranslateReport(skipped=list(not_files))
+    destinations: list[Path] = []  # output paths of the images loaded and not yet written, in order
+
+    def images() -> Iterator[Image.Image]:
+        for src, dst in track(list(zip(files, outputs, strict=True)), desc="translating", unit="img",
+                              progress=progress, quiet=len(files) < batch_size):
+            try:
+                img = load_rgb(src)
+            except ImageDecodeError as e:
+                warn_skipped([(src, str(e))])
+                report.skipped.append((src, str(e)))
+                continue
+            destinations.append(dst)
+            yield img
+
+    for t in translate_images(model, images(), direction, size, keep_size=keep_size, tile=tile, overlap=overlap,
+                              heatmap=heatmap, batch_size=batch_size, progress=progress,
+                              diagnostics=report.diagnostics):
+        dst = destinations.pop(0)
+        if t.fit:
+            report.fits[t.fit] = report.fits.get(t.fit, 0) + 1
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            t.image.save(dst, **({"quality": 95} if fmt == "jpg" else {}))
+            if t.heatmap is not None:
+                t.heatmap.save(fit_name(dst.with_name(f"{dst.stem}_heatmap.png")))
+        except OSError as e:
+            raise NiceganError(f"{describe_os_error(e, 'cannot write a translation')}; "
+                               f"{len(report.written)} image(s) were written before it") from None
+        report.written.append(dst)
+    if not report.written:
+        raise NiceganError(f"no usable images in {input_path} ({len(report.skipped)} file(s) could not be used)")
+    if report.skipped:
+        log.warning("skipped %d of %d files that are not usable images", len(report.skipped),
+                    len(files) + len(not_files))
+    log_fits(report.fits, size)
+    return report
+
+
+def log_fits(fits: dict[str, int], size: int) -> None:
+    """Tell the user what happened to inputs that were not squares (or were tiled)."""
+    if fits.get("aspect"):
+        log.info("%d image(s) were not square: translated whole with their aspect ratio kept (shorter side %d px); "
+                 "--keep-size translates at full resolution", fits["aspect"], size)
+    if fits.get("cropped"):
+        log.warning("%d image(s) were not square and this model translates only %d x %d squares: each was resized "
+                    "(shorter side %d px) and only its centre square translated; --keep-size covers the whole "
+                    "image in tiles", fits["cropped"], size, size, size)
+    if fits.get("tiled"):
+        log.info("%d image(s) translated at full resolution in overlapping tiles", fits["tiled"])
+
+
+def input_files(input_path: str | Path) -> tuple[list[Path], Path | None, list[tuple[Path, str]]]:
+    """The files an ``--input`` names: ``([file], None, [])`` for a file, else the regular files below the folder,
+    the folder, and the entries left out with their reasons (each warned about)."""
+    input_path = Path(input_path).expanduser()
+    if input_path.is_dir():
+        skipped: list[tuple[Path, str]] = []
+        files = list_files(input_path, skipped)
+        warn_skipped(skipped)
+        if not files:
+            raise NiceganError(f"no files in {input_path}" + (f" ({len(skipped)} entries are not regular files)"
+                                                               if skipped else ""))
+        return files, input_path, skipped
+    problem = entry_problem(input_path)
+    if problem == "file not found":
+        raise NiceganError(f"input not found: {input_path}")
+    if problem is not None:
+        raise NiceganError(f"cannot read the input {input_path}: {problem}")
+    return [input_path], None, []
