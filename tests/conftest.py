@@ -10,6 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.browser import chrome  # noqa: F401  (registers the headless-Chromium fixture for the web tests)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 

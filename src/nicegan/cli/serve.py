@@ -1,0 +1,71 @@
+"""``nicegan serve``: a local web page to translate images with a trained model (run folder, checkpoint or bundle)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from nicegan.cli.common import add_device, port_number, positive_int
+
+log = logging.getLogger("nicegan")
+
+
+def megabytes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of megabytes, got {text!r}") from None
+    if not 0 < value <= 1e6:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1000000, got {text}")
+    return value
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from nicegan.web.serve import DEFAULT_MAX_PIXELS, DEFAULT_MAX_QUEUE, DEFAULT_MAX_UPLOAD_MB
+
+    p = sub.add_parser("serve", help="a local web page to translate images with a trained model",
+                       description="Serve a page where you drop or pick an image, choose the direction, and see the "
+                       "input, the translation and the attention heatmap (CAM models) side by side, with a PNG "
+                       "download. POST /api/translate answers JSON or a PNG; GET /health describes the model. "
+                       "Listens on 127.0.0.1 (this machine only) unless --host says otherwise.")
+    p.add_argument("--checkpoint", required=True, metavar="RUN_OR_BUNDLE",
+                   help="run folder, checkpoint file or exported bundle")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: %(default)s, this machine only; 0.0.0.0 for the network, "
+                   "where anyone who can reach it may use the model)")
+    p.add_argument("--port", type=port_number, default=7860, help="port (default: %(default)s)")
+    add_device(p, default="auto")
+    p.add_argument("--max-upload-mb", type=megabytes, default=DEFAULT_MAX_UPLOAD_MB, metavar="MB",
+                   help="largest upload accepted, checked while it streams in (default: %(default)g)")
+    p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help="largest image accepted in pixels, read from its header before decoding (default: "
+                   "%(default)s; at most Pillow's decompression-bomb limit, 89478485)")
+    p.add_argument("--max-queue", type=positive_int, default=DEFAULT_MAX_QUEUE, metavar="N",
+                   help="requests holding an upload at once; more get 'busy' (HTTP 503) instead of using more "
+                   "memory (default: %(default)s; one translation runs at a time)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nicegan.api import Translator
+    from nicegan.web.common import browser_url, check_port, is_loopback, require_web, run_app
+    from nicegan.web.serve import ServeLimits, TranslationService, create_app
+
+    require_web("nicegan serve")  # before loading the model: a missing extra is said first
+    limits = ServeLimits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
+                         max_queue=args.max_queue)
+    check_port(args.host, args.port)
+    translator = Translator.load(args.checkpoint, args.device)
+    service = TranslationService(translator, limits)
+    extras = [what for what, has in (("heatmap", translator.has_heatmap), ("style seed", service.has_style)) if has]
+    log.info("serving %s (step %d, %d px, %s%s) on %s", translator.name, translator.step, translator.img_size,
+             "/".join(translator.directions), "".join(f", {e}" for e in extras), translator.device)
+    log.info("uploads up to %s and %s pixels; one translation at a time, up to %d requests waiting",
+             limits.upload_mb, f"{limits.max_pixels:,}", limits.max_queue)
+    if not is_loopback(args.host):
+        log.warning("listening on %s: anyone who can reach this machine on port %d can use the model (there is no "
+                    "login); --host 127.0.0.1 keeps it to this machine", args.host, args.port)
+    log.info("open %s  (Ctrl-C stops)", browser_url(args.host, args.port))
+    run_app(create_app(service), args.host, args.port)
+    log.info("stopped")
+    return 0

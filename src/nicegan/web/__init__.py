@@ -1,0 +1,1 @@
+"""Web pages: the translation app (``nicegan serve``) and the user study (``nicegan user-study``)."""

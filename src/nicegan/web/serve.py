@@ -1,0 +1,569 @@
+"""The local web app (``nicegan serve``): a plain page to translate one image at a time with a trained model.
+
+The user drops or picks an image, chooses a direction (those the model holds: a one-direction bundle offers one),
+and sees the input, the translation and, for the CAM models, the attention heatmap side by side, with a PNG
+download. ``POST /api/translate`` answers JSON (PNG data URLs) or the PNG itself; ``GET /health`` describes the
+model. The page loads nothing from the network: its script and style are inline, and its Content-Security-Policy
+allows this server only.
+
+Uploads are checked before any pixel is decoded: the request's declared length, then the bytes counted while they
+stream in (the body is never read whole before the check), then the part's content type, then the image header's
+pixel count (decompression bombs). Every refusal is an HTTP 4xx with ``{"error": "..."}``, shown on the page.
+
+Concurrency: requests are served concurrently (uploads stream on the event loop; decoding, translation and PNG
+encoding run in the threadpool). The translation itself holds one lock on the model, so one image is translated at
+a time with all of torch's threads, and the others wait their turn; the model's train/eval flag and, for
+multimodal models, the seeded random generator are then never shared between two requests. At most
+``max_queue`` requests hold an upload at once (each at most ``max_upload_bytes`` plus one decoded image of at most
+``max_pixels``); a request beyond that gets 503 at once instead of piling up memory.
+
+Multimodal models (:class:`~nicegan.models.base.StyleModel`) get a "style seed" box: the style code is drawn from
+the model's prior under that seed, so a seed names a style and reproduces it; an empty box draws a fresh seed, which
+the answer reports.
+
+This module does not use ``from __future__ import annotations``: FastAPI must see the real ``Request`` class of the
+routes defined in :func:`create_app`, which string annotations would hide (it is imported inside the function).
+"""
+
+import asyncio
+import base64
+import contextlib
+import io
+import logging
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from nicegan.errors import NiceganError
+from nicegan.web.common import BASE_HEADERS, PAGE_POLICY, html_escape, require_web, script_json
+
+log = logging.getLogger("nicegan")
+
+DEFAULT_MAX_UPLOAD_MB = 20.0
+DEFAULT_MAX_PIXELS = 40_000_000
+DEFAULT_MAX_QUEUE = 32
+#: Pillow's decompression-bomb limit (nicegan.data.images.MAX_PIXELS, not imported here: that loads torch, and the
+#: command line reads these defaults while it builds its parser)
+MAX_PIXELS = 89_478_485
+#: room for the multipart headers and the small form fields around the file
+MULTIPART_OVERHEAD = 64 * 1024
+#: the longest an upload may take to arrive (a 20 MB upload needs only 1.4 Mbit/s)
+UPLOAD_TIMEOUT_S = 120.0
+#: the largest style seed (the page's number box and torch.manual_seed agree on it)
+MAX_SEED = 2**31 - 1
+#: the Pillow decoders an upload may use: the common photo and web formats (JPEG covers the MPO files many phones
+#: write). Others are refused, e.g. EPS, which Pillow hands to Ghostscript.
+DECODERS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF", "PPM")
+FORMATS_HINT = "PNG, JPEG, WebP, BMP, TIFF or GIF"
+TRUE = frozenset({"1", "true", "on", "yes"})
+FALSE = frozenset({"", "0", "false", "off", "no"})
+
+class UploadError(NiceganError):
+    """A request that cannot be served; ``status`` is its HTTP status and ``str()`` the message for the page."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """What one request may cost: upload bytes, decoded pixels, and requests holding an upload at once."""
+
+    max_upload_bytes: int = int(DEFAULT_MAX_UPLOAD_MB * 2**20)
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_queue: int = DEFAULT_MAX_QUEUE
+
+    def __post_init__(self) -> None:
+        if self.max_upload_bytes < 1:
+            raise NiceganError(f"--max-upload-mb must be positive, got {self.max_upload_bytes / 2**20:g}")
+        if not 1 <= self.max_pixels <= MAX_PIXELS:
+            raise NiceganError(f"--max-pixels must be between 1 and {MAX_PIXELS:,} (Pillow's decompression-bomb "
+                               f"limit), got {self.max_pixels:,}")
+        if self.max_queue < 1:
+            raise NiceganError(f"--max-queue must be at least 1, got {self.max_queue}")
+
+    @property
+    def upload_mb(self) -> str:
+        return f"{self.max_upload_bytes / 2**20:.3g} MB"
+
+
+def too_large(what: str, limits: ServeLimits) -> UploadError:
+    return UploadError(f"{what} is over this server's upload limit of {limits.upload_mb} (--max-upload-mb)", 413)
+
+
+def check_image_type(content_type: str | None, name: str) -> None:
+    """Refuse a part whose declared type is not an image (an empty or generic type is left to the decoder)."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind and not kind.startswith("image/") and kind != "application/octet-stream":
+        raise UploadError(f"{name} is {kind}, not an image; choose a {FORMATS_HINT} file", 415)
+
+
+def decode_upload(data: bytes, max_pixels: int, name: str = "the upload") -> Image.Image:
+    """Decode uploaded bytes into an upright 8-bit RGB image with :func:`nicegan.data.images.decode_rgb`, as
+    ``translate`` decodes files, from the :data:`DECODERS` only; refuses empty data, non-images, damaged images and
+    more than ``max_pixels`` pixels (read from the header, before decoding) with an :class:`UploadError`."""
+    from nicegan.data.images import ImageDecodeError, decode_rgb
+
+    if not data:
+        raise UploadError(f"{name} is empty (0 bytes)")
+    try:
+        return decode_rgb(io.BytesIO(data), max_pixels, formats=DECODERS)
+    except ImageDecodeError as e:
+        if e.kind == "pixels" and e.size is not None:
+            w, h = e.size
+            raise UploadError(f"{name} is {w} x {h} = {w * h:,} pixels, over this server's limit of "
+                              f"{max_pixels:,} (--max-pixels)", 413) from None
+        if e.kind == "pixels":  # Pillow's own decompression-bomb check, past its limit
+            raise UploadError(f"{name} declares more pixels than this server decodes ({max_pixels:,}, "
+                              "--max-pixels): a decompression bomb?", 413) from None
+        if e.kind == "format":
+            raise UploadError(f"{name} is not an image this server can read; choose a {FORMATS_HINT} file",
+                              415) from None
+        raise UploadError(f"{name} is a damaged image that cannot be decoded ({(e.detail or str(e))[:200]})") from None
+
+
+@dataclass
+class Result:
+    """One translation: the output (and attention overlay), what was asked, and how long the network took."""
+
+    image: Image.Image
+    heatmap: Image.Image | None
+    input_size: tuple[int, int]
+    direction: str
+    full_resolution: bool
+    style_seed: int | None
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"direction": self.direction, "input_size": list(self.input_size),
+                "output_size": list(self.image.size), "full_resolution": self.full_resolution,
+                "style_seed": self.style_seed, "seconds": round(self.seconds, 4),
+                "translation": data_url(self.image),
+                "heatmap": data_url(self.heatmap) if self.heatmap is not None else None}
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=3)
+    return buf.getvalue()
+
+
+def data_url(image: Image.Image) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    import torch
+
+    return isinstance(e, (MemoryError, torch.OutOfMemoryError)) or (
+        isinstance(e, RuntimeError) and ("out of memory" in str(e) or "can't allocate memory" in str(e)))
+
+
+class TranslationService:
+    """The app's work, free of HTTP: decode an upload, translate it under the model lock, describe the model.
+
+    ``translator`` is a :class:`nicegan.Translator`; it is used only while :attr:`lock` is held."""
+
+    def __init__(self, translator: Any, limits: ServeLimits | None = None) -> None:
+        from nicegan.models.base import StyleModel
+
+        self.translator = translator
+        self.limits = limits or ServeLimits()
+        self.has_style = isinstance(translator.model, StyleModel)
+        self.lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(self.limits.max_queue)
+
+    def info(self) -> dict[str, Any]:
+        """What ``/health`` and the page say about the model and the limits."""
+        t = self.translator
+        return {"status": "ok", "model": t.name, "step": t.step, "img_size": t.img_size,
+                "directions": list(t.directions), "heatmap": t.has_heatmap, "style": self.has_style,
+                "device": str(t.device), "source": t.source.name if t.source is not None else None,
+                "max_upload_bytes": self.limits.max_upload_bytes, "max_pixels": self.limits.max_pixels}
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of the ``max_queue`` request slots, or refuse at once (503) when all are taken."""
+        if not self._slots.acquire(blocking=False):
+            raise UploadError(f"the server is busy ({self.limits.max_queue} requests in progress); try again in a "
+                              "moment", 503)
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def options(self, fields: dict[str, str]) -> dict[str, Any]:
+        """Check the request's options (``direction``, ``full_resolution``, ``style_seed``) before any decoding."""
+        directions = self.translator.directions
+        direction = fields.get("direction") or directions[0]
+        if direction not in directions:
+            have = " and ".join(directions)
+            raise UploadError(f"this model translates {have} only, not {direction[:20]!r}")
+        full = fields.get("full_resolution", "").strip().lower()
+        if full not in TRUE | FALSE:
+            raise UploadError(f"full_resolution must be 1 or 0, got {full[:20]!r}")
+        seed_text = fields.get("style_seed", "").strip()
+        seed = None
+        if seed_text:
+            if not self.has_style:
+                raise UploadError(f"the {self.translator.name} model has no style codes: leave style_seed out")
+            if not seed_text.isdigit() or int(seed_text) > MAX_SEED:
+                raise UploadError(f"style_seed must be a whole number from 0 to {MAX_SEED}, got {seed_text[:20]!r}")
+            seed = int(seed_text)
+        return {"direction": direction, "full_resolution": full in TRUE, "style_seed": seed}
+
+    def translate(self, data: bytes, name: str = "the upload", direction: str = "a2b", full_resolution: bool = False,
+                  style_seed: int | None = None) -> Result:
+        """Decode ``data`` and translate it; :class:`UploadError` for anything the user can fix."""
+        image = decode_upload(data, self.limits.max_pixels, name)
+        if self.has_style and style_seed is None:
+            style_seed = secrets.randbelow(MAX_SEED + 1)
+        try:
+            with self.lock:
+                started = time.perf_counter()
+                if self.has_style:
+                    out, heat = self._styled(image, direction, full_resolution, style_seed)
+                else:
+                    out, heat = self._plain(image, direction, full_resolution)
+                seconds = time.perf_counter() - started
+        except UploadError:
+            raise
+        except NiceganError as e:  # e.g. the memory estimate of a full-resolution translation
+            raise UploadError(str(e)) from None
+        except (RuntimeError, MemoryError) as e:
+            if not _out_of_memory(e):
+                raise
+            raise UploadError("out of memory translating this image; turn full resolution off or use a smaller "
+                              "image", 503) from None
+        log.info("translated a %dx%d image %s%s in %.2f s", *image.size, direction,
+                 " at full resolution" if full_resolution else "", seconds)
+        return Result(out, heat, image.size, direction, full_resolution, style_seed, seconds)
+
+    def _plain(self, image: Image.Image, direction: str,
+               full_resolution: bool) -> tuple[Image.Image, Image.Image | None]:
+        t = self.translator
+        if t.has_heatmap:
+            return t(image, direction, keep_size=full_resolution, heatmap=True)
+        return t(image, direction, keep_size=full_resolution), None
+
+    def _styled(self, image: Image.Image, direction: str, full_resolution: bool,
+                seed: int | None) -> tuple[Image.Image, Image.Image | None]:
+        """A multimodal model draws its style code from the prior with torch's generator: seed it for this call
+        only (the lock is held, so no other request draws from it meanwhile)."""
+        import torch
+
+        device = self.translator.device
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            return self._plain(image, direction, full_resolution)
+
+
+# -- HTTP ---------------------------------------------------------------------------------------------------------
+
+
+async def _limited(stream: AsyncIterator[bytes], limit: int, limits: ServeLimits) -> AsyncIterator[bytes]:
+    """The request body's chunks, refused (413) as soon as more than ``limit`` bytes have arrived."""
+    total = 0
+    async for chunk in stream:
+        total += len(chunk)
+        if total > limit:
+            raise too_large("the upload", limits)
+        yield chunk
+
+
+async def read_upload(request: Any, limits: ServeLimits) -> tuple[bytes, str, dict[str, str]]:
+    """The uploaded image's bytes, its name for messages, and the form fields; the size is checked as the body
+    streams in (never after reading it whole).
+
+    Accepts ``multipart/form-data`` with the image in the field ``file`` (what the page and ``curl -F`` send), or
+    the image as the whole body with an ``image/*`` (or ``application/octet-stream``) Content-Type."""
+    from starlette.datastructures import UploadFile
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    multipart = kind == "multipart/form-data"
+    if not multipart and kind and not kind.startswith("image/") and kind != "application/octet-stream":
+        raise UploadError(f"send the image as multipart/form-data (field 'file') or as the request body with an "
+                          f"image/* Content-Type, not {kind[:60]}", 415)
+    allowed = limits.max_upload_bytes + (MULTIPART_OVERHEAD if multipart else 0)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > allowed:  # refused before a byte of the body is read
+        raise too_large("the upload", limits)
+    body = _limited(request.stream(), allowed, limits)
+    if not multipart:
+        data = bytearray()
+        async for chunk in body:
+            data += chunk
+        return bytes(data), "the upload", {}
+    parser = MultiPartParser(request.headers, body, max_files=1, max_fields=8, max_part_size=1024)
+    try:
+        form = await parser.parse()
+    except MultiPartException as e:
+        raise UploadError(f"the upload is not valid multipart/form-data ({e.message})") from None
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise UploadError("the upload has no file: send the image in the form field 'file'")
+        name = (upload.filename or "the file")[:80]
+        check_image_type(upload.content_type, name)
+        data = await upload.read(limits.max_upload_bytes + 1)
+        if len(data) > limits.max_upload_bytes:
+            raise too_large(name, limits)
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        return data, name, fields
+    finally:
+        await form.close()
+
+
+def create_app(service: TranslationService) -> Any:
+    """The FastAPI app: the page at ``/``, ``POST /api/translate`` and ``GET /health``."""
+    require_web("nicegan serve")
+    from fastapi import FastAPI, Request
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect
+
+    # no /docs (it loads scripts from a CDN) and no schema: the page needs only these routes
+    app = FastAPI(title="nicegan serve", docs_url=None, redoc_url=None, openapi_url=None)
+    json_headers = {**BASE_HEADERS, "Cache-Control": "no-store"}
+    page = render_page(service)
+
+    def error(status: int, message: str) -> Any:
+        return JSONResponse({"error": message}, status_code=status, headers=json_headers)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Any:
+        return error(exc.status_code, str(exc.detail).lower() if exc.status_code in (404, 405) else str(exc.detail))
+
+    # async: the page and /health never wait behind translations for a threadpool thread
+    @app.get("/", response_class=HTMLResponse)
+    async def index() -> Any:
+        return HTMLResponse(page, headers={**BASE_HEADERS, "Cache-Control": "no-store",
+                                           "Content-Security-Policy": PAGE_POLICY})
+
+    @app.get("/health")
+    async def health() -> Any:
+        return JSONResponse(service.info(), headers=json_headers)
+
+    @app.get("/favicon.ico")
+    def favicon() -> Any:
+        return Response(status_code=204)
+
+    @app.post("/api/translate")
+    async def translate(request: Request) -> Any:
+        fmt = request.query_params.get("format", "json")
+        try:
+            if fmt not in ("json", "png", "heatmap"):
+                raise UploadError(f"format must be json, png or heatmap, got {fmt[:20]!r}")
+            if fmt == "heatmap" and not service.translator.has_heatmap:
+                raise UploadError(f"the {service.translator.name} model has no attention heatmap")
+            with service.slot():
+                try:  # a client that stops sending must not hold its slot for ever
+                    data, name, fields = await asyncio.wait_for(read_upload(request, service.limits),
+                                                                UPLOAD_TIMEOUT_S)
+                except TimeoutError:
+                    raise UploadError(f"the upload stalled: not complete after {UPLOAD_TIMEOUT_S:.0f} s", 408) from None
+                options = service.options({**request.query_params, **fields})
+                return await run_in_threadpool(_answer, service, data, name, options, fmt)
+        except UploadError as e:
+            return error(e.status, str(e))
+        except ClientDisconnect:  # nobody is left to read an answer
+            return Response(status_code=400)
+        except Exception:  # a bug: the server carries on and the page says so
+            log.exception("nicegan serve: internal error")
+            return error(500, "internal error (logged on the server)")
+
+    def _answer(service: TranslationService, data: bytes, name: str, options: dict[str, Any], fmt: str) -> Any:
+        result = service.translate(data, name, **options)
+        if fmt == "json":
+            return JSONResponse(result.to_json(), headers=json_headers)
+        image = result.image if fmt == "png" else result.heatmap
+        return Response(png_bytes(image), media_type="image/png",
+                        headers={**json_headers, "X-Nicegan-Seconds": f"{result.seconds:.4f}"})
+
+    return app
+
+
+def render_page(service: TranslationService) -> str:
+    """The page, with the model's name, directions and limits filled in."""
+    info = service.info()
+    labels = {"a2b": "A \u2192 B", "b2a": "B \u2192 A"}
+    options = "".join(f'<option value="{d}">{labels[d]} ({d})</option>' for d in info["directions"])
+    style = ('<label class="control">Style seed <input type="number" id="seed" min="0" '
+             f'max="{MAX_SEED}" step="1" placeholder="random"></label>') if info["style"] else ""
+    mp = info["max_pixels"] / 1e6
+    config = {"maxUploadBytes": info["max_upload_bytes"], "uploadLimit": service.limits.upload_mb,
+              "heatmap": info["heatmap"], "style": info["style"]}
+    subtitle = " \u00b7 ".join(("nicegan serve", f"model {info['model']}", f"step {info['step']:,}",
+                                f"trained at {info['img_size']} px"))
+    return (_PAGE.replace("{{SUBTITLE}}", html_escape(subtitle))
+            .replace("{{OPTIONS}}", options).replace("{{STYLE}}", style)
+            .replace("{{LIMITS}}", html_escape(f"up to {service.limits.upload_mb} and {mp:.3g} megapixels"))
+            .replace("{{HEATMAP_HIDDEN}}", "" if info["heatmap"] else " hidden")
+            .replace("{{CONFIG}}", script_json(config)))
+
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>nicegan serve</title>
+<style>
+  body { font-family: system-ui, sans-serif; margin: 0; background: #f4f4f6; color: #222; }
+  main { max-width: 1200px; margin: 0 auto; padding: 16px 24px 40px; }
+  h1 { font-size: 1.35rem; margin: 8px 0 2px; }
+  .sub { color: #555; margin: 0 0 14px; font-size: .95rem; }
+  .top { display: flex; flex-wrap: wrap; gap: 18px; align-items: stretch; }
+  .drop { flex: 1 1 360px; border: 2px dashed #9aa4b8; border-radius: 10px; background: #fff; padding: 14px 18px;
+          display: flex; flex-direction: column; gap: 8px; justify-content: center; }
+  .drop.over { border-color: #3b6fd8; background: #eef3ff; }
+  .drop small, .control small { color: #666; }
+  .controls { display: flex; flex-direction: column; gap: 10px; justify-content: center; }
+  .control { display: flex; gap: 8px; align-items: center; }
+  select, input[type=number] { font: inherit; padding: 3px 6px; }
+  input[type=number] { width: 8em; }
+  button { font: inherit; padding: 5px 14px; border-radius: 6px; border: 1px solid #3b6fd8; background: #3b6fd8;
+           color: #fff; cursor: pointer; }
+  button:disabled { opacity: .5; cursor: default; }
+  #message { min-height: 1.4em; margin: 14px 0 4px; color: #a11; font-weight: 600; }
+  #status { min-height: 1.2em; color: #555; margin-bottom: 10px; }
+  .row { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
+  figure { margin: 0; text-align: center; }
+  figcaption { margin-top: 6px; font-weight: 600; }
+  .frame { width: 320px; height: 320px; display: flex; align-items: center; justify-content: center;
+           background: #fff; border: 1px solid #ccc; border-radius: 6px; overflow: hidden; }
+  .frame img { width: 100%; height: 100%; object-fit: contain; }
+  .frame img:not([src]) { display: none; }
+  a.download { margin-left: 8px; font-weight: normal; }
+  a.download:not([href]) { display: none; }
+  [hidden] { display: none !important; }
+</style>
+</head>
+<body data-state="idle">
+<main>
+  <h1>Image translation</h1>
+  <p class="sub">{{SUBTITLE}}</p>
+  <div class="top">
+    <label class="drop" id="drop" for="file">
+      <span><b>Drop an image here</b> or choose a file:</span>
+      <input type="file" id="file" name="file" accept="image/*">
+      <small>{{LIMITS}}</small>
+    </label>
+    <div class="controls">
+      <label class="control">Direction <select id="direction">{{OPTIONS}}</select></label>
+      <label class="control"><input type="checkbox" id="full"> full resolution
+        <small>(translated in overlapping tiles; slower)</small></label>
+      {{STYLE}}
+      <div><button type="button" id="again" disabled>Translate again</button></div>
+    </div>
+  </div>
+  <div id="message" role="alert"></div>
+  <div id="status" aria-live="polite"></div>
+  <div class="row">
+    <figure><div class="frame"><img id="input" alt="input image"></div><figcaption>Input</figcaption></figure>
+    <figure><div class="frame"><img id="output" alt="translation"></div>
+      <figcaption>Translation <a id="download" class="download">download PNG</a></figcaption></figure>
+    <figure id="heatfig"{{HEATMAP_HIDDEN}}><div class="frame"><img id="heatmap" alt="attention heatmap"></div>
+      <figcaption>Attention (CAM heatmap)</figcaption></figure>
+  </div>
+</main>
+<script type="application/json" id="config">{{CONFIG}}</script>
+<script>
+"use strict";
+const cfg = JSON.parse(document.getElementById("config").textContent);
+const $ = id => document.getElementById(id);
+let file = null, preview = null, download = null, seq = 0;
+
+function setState(state) { document.body.dataset.state = state; }
+function say(text) { $("message").textContent = text || ""; }
+function clearOutputs() {
+  for (const id of ["output", "heatmap"]) $(id).removeAttribute("src");
+  $("download").removeAttribute("href");
+  if (download) URL.revokeObjectURL(download);
+  download = null;
+}
+// the download link holds a Blob, not the data URL: browsers refuse to download very long data URLs
+function blobUrl(dataUrl) {
+  const text = atob(dataUrl.slice(dataUrl.indexOf(",") + 1));
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return URL.createObjectURL(new Blob([bytes], {type: "image/png"}));
+}
+function fail(text) { clearOutputs(); $("status").textContent = ""; say(text); setState("error"); }
+
+function pick(chosen) {
+  if (!chosen) return;
+  file = chosen;
+  if (preview) URL.revokeObjectURL(preview);
+  preview = URL.createObjectURL(file);
+  $("input").src = preview;
+  $("again").disabled = false;
+  translate();
+}
+
+async function translate() {
+  if (!file) return;
+  const mine = ++seq;
+  say("");
+  clearOutputs();
+  if (file.size > cfg.maxUploadBytes) {  // the server would refuse it too; do not send it at all
+    fail((file.name || "the file") + " is over this server's upload limit of " + cfg.uploadLimit +
+         " (--max-upload-mb)");
+    return;
+  }
+  setState("busy");
+  $("status").textContent = "Translating " + (file.name || "the image") + "...";
+  const body = new FormData();
+  body.append("file", file, file.name || "image");
+  body.append("direction", $("direction").value);
+  body.append("full_resolution", $("full").checked ? "1" : "0");
+  if (cfg.style && $("seed").value !== "") body.append("style_seed", $("seed").value);
+  let response, data;
+  try { response = await fetch("api/translate", {method: "POST", body: body}); }
+  catch (e) { if (mine === seq) fail("the server cannot be reached; is nicegan serve still running?"); return; }
+  try { data = await response.json(); }
+  catch (e) { data = {error: "the server sent an unreadable answer (HTTP " + response.status + ")"}; }
+  if (mine !== seq) return;  // a newer request took over
+  if (!response.ok) { fail(data.error || ("HTTP " + response.status)); return; }
+  $("output").src = data.translation;
+  download = blobUrl(data.translation);
+  $("download").href = download;
+  const stem = (file.name || "image").replace(/\\.[^.]*$/, "");
+  $("download").download = stem + "_" + data.direction + ".png";
+  if (data.heatmap) $("heatmap").src = data.heatmap;
+  let text = data.input_size.join("\u00d7") + " \u2192 " + data.output_size.join("\u00d7") + " (" +
+    data.direction + (data.full_resolution ? ", full resolution" : "") + ") in " + data.seconds.toFixed(2) + " s";
+  if (data.style_seed !== null) {
+    text += ", style seed " + data.style_seed;
+  }
+  $("status").textContent = text;
+  setState("done");
+}
+
+$("file").addEventListener("change", () => pick($("file").files[0]));
+$("input").addEventListener("error", () => $("input").removeAttribute("src"));
+const drop = $("drop");
+for (const ev of ["dragenter", "dragover"]) {
+  drop.addEventListener(ev, e => { e.preventDefault(); drop.classList.add("over"); });
+}
+for (const ev of ["dragleave", "drop"]) {
+  drop.addEventListener(ev, e => { e.preventDefault(); drop.classList.remove("over"); });
+}
+drop.addEventListener("drop", e => pick(e.dataTransfer.files[0]));
+for (const id of ["direction", "full", "seed"]) {
+  if ($(id)) $(id).addEventListener("change", () => translate());
+}
+$("again").addEventListener("click", () => translate());
+</script>
+</body>
+</html>
+"""
