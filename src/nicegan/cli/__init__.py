@@ -45,14 +45,28 @@ def _setup_logging(quiet: bool) -> Callable[[], None]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from nicegan.cli import analysis, demo, import_official, metrics, models, resume, train, translate
+    from nicegan.cli import (
+        analysis,
+        data,
+        demo,
+        export,
+        import_official,
+        metrics,
+        models,
+        resume,
+        serve,
+        study,
+        train,
+        translate,
+    )
 
     parser = argparse.ArgumentParser(prog="nicegan", description="Unpaired image-to-image translation: NICE-GAN and "
                                      "the systems it compares with.")
     parser.add_argument("--version", action="version", version=f"nicegan {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (train, resume, translate, demo, import_official, metrics, analysis, models):
+    for module in (train, resume, translate, export, demo, import_official, metrics, analysis, models, data, serve,
+                   study):
         module.add_parser(sub)
     return parser
 

@@ -28,6 +28,7 @@ from nicegan import checkpoint as ckpt_format
 from nicegan.checkpoint import Checkpoint, capture_rng, latest_checkpoint, restore_rng
 from nicegan.config import RunConfig
 from nicegan.data import build_train_loader, open_domain
+from nicegan.data.check import dataset_summary
 from nicegan.data.sources import ImageSource
 from nicegan.data.transforms import test_transform
 from nicegan.errors import CheckpointError, ConfigError, NiceganError, TrainingDiverged
@@ -143,6 +144,9 @@ class Trainer:
         self.cache = writable_dir(self.run_dir / "cache", "run cache folder")
         src = {d: open_domain(root, "train", d, strict, self.cache, progress) for d in "AB"}
         test = {d: open_domain(root, "test", d, strict, self.cache, progress) for d in "AB"}
+        if self.dist.is_main:  # the same line `nicegan data check` ends with
+            counts = {f"{split}{d}": len(part[d]) for split, part in (("train", src), ("test", test)) for d in "AB"}
+            log.info("%s", dataset_summary(root, counts))
         labelled = isinstance(self.model, ClassifierModel)  # its classifier learns from labelled A batches
         if labelled and src["A"].labels is None:
             raise ConfigError(f"this {cfg.model_name} configuration trains a classifier on labelled domain A, but "
