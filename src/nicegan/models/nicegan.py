@@ -208,7 +208,7 @@ class Generator(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         x = self.UpBlock0(z)
         pooled = F.adaptive_avg_pool2d(x, 1) if self.light else x
-        h = self.FC(pooled.view(x.shape[0], -1))
+        h = self.FC(pooled.reshape(x.shape[0], -1))
         gamma, beta = self.gamma(h), self.beta(h)
         for i in range(self.n_blocks):
             x = getattr(self, f"UpBlock1_{i + 1}")(x, gamma, beta)

@@ -200,7 +200,7 @@ class Generator(nn.Module):
     def decode(self, x: Tensor) -> Tensor:
         """Gamma/beta MLP and decoder on the CAM features: the translated image in [-1, 1]."""
         pooled = F.adaptive_avg_pool2d(x, 1) if self.light else x
-        h = self.FC(pooled.view(x.shape[0], -1))
+        h = self.FC(pooled.reshape(x.shape[0], -1))
         gamma, beta = self.gamma(h), self.beta(h)
         for i in range(self.n_blocks):
             x = getattr(self, f"UpBlock1_{i + 1}")(x, gamma, beta)
