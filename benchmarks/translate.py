@@ -5,13 +5,18 @@
 official   benchmarks/official_nicegan.py networks in eval mode, one image at a time, gradients recorded (the
            official test loop has no no_grad), the full discriminator run to get z, output converted to uint8
 ours       nicegan.inference's path: batches under inference_mode, the encoder alone, output to uint8
-Both use the same weights and inputs; the maximum output difference is printed.
+onnxruntime  the same weights through `nicegan export --format onnx` (the graph users deploy), run by onnxruntime
+           on the CPU with its default threads and graph optimisations, same batches (skip with --no-onnx)
+All use the same weights and inputs; the maximum output difference from the official path is printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -33,6 +38,7 @@ def main() -> None:
     p.add_argument("--images", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--full", action="store_true")
+    p.add_argument("--no-onnx", dest="onnx", action="store_false", help="leave out the onnxruntime variant")
     add_json_flag(p)
     args = p.parse_args()
     s, light = args.img_size, not args.full
@@ -83,9 +89,46 @@ def main() -> None:
               f"{diff:>7}/255   (batch {args.batch_size})")
         variants["ours" if fmt == torch.contiguous_format else "ours_channels_last"] = {
             "images_per_s": args.images / t_ours, "batch_size": args.batch_size, "max_diff_255": diff}
+    if args.onnx:
+        runner = onnx_runner(model, s, light)
+        batches = [x[k:k + args.batch_size].numpy() for k in range(0, len(x), args.batch_size)]
+
+        def run_onnx() -> list:
+            return [tensor_to_uint8(torch.from_numpy(img)) for b in batches for img in runner(b)]
+
+        run_onnx()
+        t = time.perf_counter()
+        got = run_onnx()
+        t_onnx = time.perf_counter() - t
+        diff = max(int(abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(ref, got, strict=True))
+        print(f"{'onnxruntime':<24}{args.images / t_onnx:>10.2f}{t_onnx / args.images:>10.3f}"
+              f"{t_official / t_onnx:>9.1f}x{diff:>7}/255   (batch {args.batch_size})")
+        variants["onnxruntime"] = {"images_per_s": args.images / t_onnx, "batch_size": args.batch_size,
+                                   "max_diff_255": diff}
     if args.json:
         emit("translate", variants, matmul_peaks(),
              config={"img_size": s, "light": light, "images": args.images})
+
+
+def onnx_runner(model: NiceGAN, size: int, light: bool):
+    """Export ``model``'s a2b translation as a user would (checkpoint -> ``nicegan export --format onnx``) and
+    return a function running the graph in onnxruntime on N x 3 x S x S float32 arrays."""
+    import onnxruntime as ort
+
+    from nicegan import checkpoint
+    from nicegan.config import resolve_config
+    from nicegan.export import export
+
+    cfg = resolve_config("nicegan-light" if light else "nicegan-full",
+                         [("model.img_size", size), ("model.n_dis", model.cfg.n_dis)])
+    folder = Path(tempfile.mkdtemp(prefix="nicegan-bench-onnx-"))
+    checkpoint.write(checkpoint.Checkpoint(model="nicegan", config=cfg.to_dict(), step=0,
+                                           nets={k: v.state_dict() for k, v in model.nets.items()}),
+                     folder / "model.pt")
+    export(folder / "model.pt", folder / "bundle", direction="a2b", fmt="onnx")
+    session = ort.InferenceSession(str(folder / "bundle" / "model_a2b.onnx"), providers=["CPUExecutionProvider"])
+    shutil.rmtree(folder, ignore_errors=True)  # the session holds the graph
+    return lambda batch: session.run(["output"], {"input": batch})[0]
 
 
 if __name__ == "__main__":
