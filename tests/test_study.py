@@ -363,7 +363,7 @@ def test_serve_input_errors_are_one_line(study_dirs: tuple[list[str], Path], tmp
         port = taken.getsockname()[1]
         code, err = _serve(["--methods", *methods, "--sources", str(sources), "--db", db, "--port", str(port)], capsys)
         assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err, err
-    Path(db).unlink()
+    assert not Path(db).exists(), "a taken port leaves no empty study database behind"
 
     # --common-only proceeds without the inputs a method lacks (and the trial cap follows)
     server = open_study(uneven, uneven_src, tmp_path / "c.sqlite", common_only=True, progress=False)

@@ -67,10 +67,10 @@ def run_serve(args: argparse.Namespace) -> int:
     require_web("the user study")  # before scanning folders: a missing extra should not cost a long check first
     if args.question is not None and not args.question.strip():
         raise NiceganError("--question is empty")
+    check_port(args.host, args.port)  # before the database exists: a taken port must leave no empty study behind
     server = open_study(args.methods, args.sources, args.db, pairs=args.pairs, trials=args.trials,
                         checks=args.checks, common_only=args.common_only,
                         question=args.question or DEFAULT_QUESTION, progress=args.progress)
-    check_port(args.host, args.port)
     study = server.study
     shown = "pairs of methods" if study.pairs else f"all {len(study.methods)} methods"
     log.info("user study: %d methods, %d inputs, %d trials per participant (%d attention checks), %s per trial",
