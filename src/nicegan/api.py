@@ -157,7 +157,7 @@ def _array_to_pil(a: np.ndarray) -> Image.Image:
         if not np.issubdtype(a.dtype, np.floating):
             raise NiceganError(f"an image array must be uint8 (0-255) or float (0-1), got {a.dtype}")
         if not np.isfinite(a).all():
-            raise NiceganError("an image array holds NaN or infinite values")
+            raise NiceganError("the image holds NaN or infinite values")
         a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
     return Image.fromarray(np.ascontiguousarray(a)).convert("RGB")
 
@@ -175,13 +175,10 @@ def _tensor_to_pil(t: Tensor) -> Image.Image:
         raise NiceganError(f"an image tensor must be C x H x W with C = 1 or 3 (N x C x H x W for a batch), got "
                            f"shape {tuple(t.shape)}")
     t = t.detach().cpu()
-    if t.dtype != torch.uint8:
-        if not t.is_floating_point():
-            raise NiceganError(f"an image tensor must be float (0-1) or uint8, got {t.dtype}")
-        if not bool(torch.isfinite(t).all()):
-            raise NiceganError("an image tensor holds NaN or infinite values")
-        t = (t.float().clamp(0, 1) * 255).round().to(torch.uint8)
-    return _array_to_pil(t.permute(1, 2, 0).numpy())
+    if t.dtype != torch.uint8 and not t.is_floating_point():
+        raise NiceganError(f"an image tensor must be float (0-1) or uint8, got {t.dtype}")
+    # float32 for numpy (which has no bf16); the array path checks finiteness and scales like an image array
+    return _array_to_pil((t if t.dtype == torch.uint8 else t.float()).permute(1, 2, 0).numpy())
 
 
 def _tensors_like(outs: list[Image.Image], like: Tensor) -> list[Tensor]:

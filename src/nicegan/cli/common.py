@@ -43,6 +43,14 @@ def port_number(text: str) -> int:
     return value
 
 
+def add_listen(p: argparse.ArgumentParser, port: int) -> None:
+    """``--host`` (default 127.0.0.1: this machine only) and ``--port`` of a command that serves a web page."""
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: %(default)s, this machine only; 0.0.0.0 for the network, "
+                   "where anyone who can reach it may use the page: there is no login)")
+    p.add_argument("--port", type=port_number, default=port, help="port (default: %(default)s)")
+
+
 def add_device(p: argparse.ArgumentParser, default: str | None = None) -> None:
     p.add_argument("--device", default=default, metavar="cpu|cuda",
                    help="cpu, cuda or cuda:N (default: cuda when available)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from nicegan.cli.common import add_device, port_number, positive_int
+from nicegan.cli.common import add_device, add_listen, positive_int
 
 log = logging.getLogger("nicegan")
 
@@ -30,10 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "Listens on 127.0.0.1 (this machine only) unless --host says otherwise.")
     p.add_argument("--checkpoint", required=True, metavar="RUN_OR_BUNDLE",
                    help="run folder, checkpoint file or exported bundle")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default: %(default)s, this machine only; 0.0.0.0 for the network, "
-                   "where anyone who can reach it may use the model)")
-    p.add_argument("--port", type=port_number, default=7860, help="port (default: %(default)s)")
+    add_listen(p, port=7860)
     add_device(p, default="auto")
     p.add_argument("--max-upload-mb", type=megabytes, default=DEFAULT_MAX_UPLOAD_MB, metavar="MB",
                    help="largest upload accepted, checked while it streams in (default: %(default)g)")

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from nicegan.cli.common import add_progress, non_negative_int, port_number, positive_int
+from nicegan.cli.common import add_listen, add_progress, non_negative_int, positive_int
 
 log = logging.getLogger("nicegan")
 
@@ -40,9 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="use only the inputs every method has an output for (default: a missing output is an error)")
     s.add_argument("--question", metavar="TEXT", help=f"the question above the images (default: {DEFAULT_QUESTION!r}); "
                    "it must not name a method")
-    s.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default: %(default)s, this machine only; 0.0.0.0 for the network)")
-    s.add_argument("--port", type=port_number, default=7861, help="port (default: %(default)s)")
+    add_listen(s, port=7861)
     add_progress(s)
     s.set_defaults(func=run_serve)
 
