@@ -37,7 +37,7 @@ from typing import Any
 from torch import Tensor
 
 from nicegan.errors import CheckpointError
-from nicegan.files import describe_os_error, entry_problem, sha256_file
+from nicegan.files import describe_os_error, entry_problem, replace_folder, sha256_file
 from nicegan.limits import exceeds
 from nicegan.version import __version__
 
@@ -236,7 +236,6 @@ def staging(out_dir: str | os.PathLike) -> Iterator[Path]:
     """
     out = check_target(out_dir)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    old = out.with_name(f".{out.name}.old{os.getpid()}")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -247,16 +246,9 @@ def staging(out_dir: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         check_target(out)  # it may have changed while the export ran
         try:
-            if out.is_dir() and any(out.iterdir()):
-                os.replace(out, old)  # an earlier bundle: moved aside, removed once the new one is in place
-            elif out.is_dir():
-                out.rmdir()
-            os.replace(tmp, out)
+            replace_folder(tmp, out)  # an earlier bundle there is removed once the new one is in place
         except OSError as e:
-            if old.exists() and not out.exists():
-                os.replace(old, out)
             raise BundleError(describe_os_error(e, f"cannot move the bundle into {out}")) from None
-        shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -8,6 +8,7 @@ import errno
 import hashlib
 import os
 import re
+import shutil
 import stat
 import tempfile
 import time
@@ -104,6 +105,27 @@ def replacing(path: Path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Move the finished folder ``new`` to ``target``. A non-empty ``target`` is moved aside first and removed only
+    once ``new`` is in place; if the move fails, it is put back and the ``OSError`` propagates."""
+    old = None
+    try:
+        if target.is_dir():
+            if any(target.iterdir()):
+                old = target.with_name(f".{target.name}.old{os.getpid()}")
+                os.replace(target, old)
+            else:
+                target.rmdir()
+        os.replace(new, target)
+    except OSError:
+        if old is not None and not target.exists():
+            with contextlib.suppress(OSError):
+                os.replace(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def writable_dir(folder: str | os.PathLike, what: str) -> Path:

@@ -43,7 +43,7 @@ from urllib.request import Request, urlopen
 
 from nicegan.data.check import FOLDERS
 from nicegan.errors import NiceganError
-from nicegan.files import describe_os_error, sha256_file
+from nicegan.files import describe_os_error, replace_folder, sha256_file
 from nicegan.progress import reporter
 from nicegan.version import __version__
 
@@ -572,21 +572,9 @@ def download(name: str, directory: str | Path, *, url: str | None = None, sha256
 
 def _replace(new: Path, target: Path) -> None:
     """Move the extracted folder into place; an existing target (allowed by --force) is removed only after."""
-    old = None
     try:
-        if target.is_dir():
-            if any(target.iterdir()):
-                old = target.with_name(f".{target.name}.old{os.getpid()}")
-                os.replace(target, old)
-            else:
-                target.rmdir()
-        os.replace(new, target)
+        replace_folder(new, target)
     except OSError as e:
-        if old is not None and not target.exists():
-            with contextlib.suppress(OSError):
-                os.replace(old, target)
         shutil.rmtree(new, ignore_errors=True)
         reason = "the target is not empty" if e.errno in (errno.ENOTEMPTY, errno.EEXIST) else describe_os_error(e)
         raise NiceganError(f"cannot move the dataset into {target}: {reason}") from None
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
