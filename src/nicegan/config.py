@@ -212,6 +212,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if value not in choices:
             raise ConfigError(f"{key} must be one of {', '.join(map(str, choices))}, got {_show(value)}")
         return value
+    if origin is tuple and len(get_args(tp)) == 2 and get_args(tp)[1] is Ellipsis:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list such as [a, b], got {_show(value)}")
+        return tuple(_coerce(v, get_args(tp)[0], f"{key}[{i}]") for i, v in enumerate(value))
     if origin is tuple:
         args = get_args(tp)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
@@ -71,6 +71,16 @@ class Phase(NamedTuple):
     nets: tuple[str, ...]  # the nets this phase's optimizer updates (in parameter order)
     loss: LossFn
     after: Callable[[], None] | None = None  # called after the optimizer step (e.g. U-GAT-IT's rho clipping)
+    #: nets of which this phase updates only a part: net -> the parameter-name prefixes of that part (NICE-GAN's
+    #: ``encoder_updates`` ablation moves the encoder inside a discriminator between phases); other nets: all
+    parts: Mapping[str, tuple[str, ...]] | None = None
+    #: name of an optimizer shared with other phases (one Adam over the union of their parameters, so one set of
+    #: moments, as official codes that step a per-network optimizer from two losses: DRIT); None: its own
+    optimizer: str | None = None
+    #: this phase's learning rate relative to ``train.lr`` (the same for every phase sharing an optimizer)
+    lr_scale: float = 1.0
+    #: clip the phase's gradient norm to this before its optimizer step; None: no clipping
+    clip_grad_norm: float | None = None
 
 
 class TranslationModel(nn.Module):
@@ -115,8 +125,18 @@ class TranslationModel(nn.Module):
         """Restore what :meth:`extra_state` returned."""
 
     def phase_parameters(self, phase: str) -> list[nn.Parameter]:
-        """Parameters updated in ``phase``, in a stable order (the order of the phase's nets)."""
-        return [p for name in self.phases[phase].nets for p in self.nets[name].parameters()]
+        """Parameters updated in ``phase``, in a stable order (the order of the phase's nets), narrowed to the
+        phase's ``parts`` where it names any."""
+        spec = self.phases[phase]
+        parts = spec.parts or {}
+        return [p for name in spec.nets for key, p in self.nets[name].named_parameters()
+                if name not in parts or key.startswith(parts[name])]
+
+    def set_trainable(self, phase: str) -> None:
+        """Make exactly ``phase``'s parameters require gradients (gradients still flow through the others)."""
+        self.nets.requires_grad_(False)
+        for p in self.phase_parameters(phase):
+            p.requires_grad_(True)
 
     def translate(self, x: Tensor, direction: str) -> Tensor:
         """Translate images ``x`` (B x C x S x S in [-1, 1]) in ``direction`` (``"a2b"`` or ``"b2a"``)."""

@@ -14,6 +14,24 @@ Names: ``gen_a2b`` = official ``gen2B`` (it produces B images), ``gen_b2a`` = ``
 ``dis_b`` = ``disB``. Inside each net the official state-dict keys and parameter order are kept, so official
 weights and Adam states load one to one (``nicegan import-official``).
 
+Ablation switches (config fields; the defaults are the paper's model and pass the golden tests unchanged; each
+changes only what it names, and tests/test_ablation.py checks which parameters every phase updates under each):
+
+- ``encoder``: ``reused`` (default) encodes with the first layers of the domain's discriminator. ``independent`` is
+  the paper's "no NICE" baseline: each domain gets its own ``Encoder`` (``enc_a``, ``enc_b``: the same trunk and
+  CAM block, no heads) trained in the generator step with the generators' loss, and the discriminators keep their
+  whole architecture but only judge. The CAM logit of an independent encoder feeds no loss (its ``fc`` weight still
+  weights the features). ``encoder_updates`` must stay at its default with it.
+- ``residual_attention``: ``true`` (default) is the CAM block's ``x0 + gamma * (w * x0)`` with ``gamma`` (``lamda``)
+  zero at init; ``false`` is U-GAT-IT's plain ``w * x0`` (no gate: the ``lamda`` parameter does not exist).
+- ``heads``: the discriminator outputs in the adversarial losses of both steps, any non-empty subset of ``cam``,
+  ``local``, ``global`` (default all three). Unused heads still run (their outputs are discarded) but get no
+  gradient, so they never change.
+- ``encoder_updates`` (the paper's decoupled-training analysis): ``decoupled`` (default) updates the encoders only
+  in the discriminator step; ``generator`` only in the generator step, with the generator's loss (the D step then
+  updates the heads only); ``both`` in both steps (each step's Adam keeps its own moments for the encoder). The
+  phases name these parts with ``Phase.parts`` (``Discriminator.ENCODER_KEYS`` / ``HEAD_KEYS``).
+
 Deliberate deviations from the official code (behaviour of the maths is unchanged unless stated):
 
 1. Work the official iteration throws away is not done; the numbers are identical (golden test). The D step runs
@@ -36,6 +54,7 @@ Deliberate deviations from the official code (behaviour of the maths is unchange
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +64,9 @@ from nicegan.errors import ConfigError
 from nicegan.layers import ILN, ResnetAdaILNBlock, SNConv2d, SNLinear
 from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
 from nicegan.models.registry import register_model
+
+#: the discriminator's multi-scale classifiers: the CAM logit of the encoder, the local and the global head
+HEADS = ("cam", "local", "global")
 
 
 @dataclass
@@ -59,6 +81,11 @@ class NiceGANConfig(ModelConfig):
     adv_weight: float = 1.0
     cycle_weight: float = 10.0
     recon_weight: float = 10.0
+    # Ablation switches (module docstring, "Ablation switches"); the defaults are the paper's model.
+    encoder: Literal["reused", "independent"] = "reused"
+    residual_attention: bool = True
+    heads: tuple[str, ...] = HEADS
+    encoder_updates: Literal["decoupled", "generator", "both"] = "decoupled"
 
     tiny = {"img_size": 32, "ch": 4, "n_res": 1, "n_dis": 6, "global_downsamples": 1}
 
@@ -73,6 +100,12 @@ class NiceGANConfig(ModelConfig):
             raise ConfigError("model.n_res and model.global_downsamples must be >= 0")
         if self.img_size % 4:
             raise ConfigError(f"model.img_size must be a multiple of 4, got {self.img_size}")
+        if not self.heads or any(h not in HEADS for h in self.heads) or len(set(self.heads)) != len(self.heads):
+            raise ConfigError(f"model.heads must be a non-empty list of distinct heads from {list(HEADS)}, "
+                              f"got {list(self.heads)}")
+        if self.encoder == "independent" and self.encoder_updates != "decoupled":
+            raise ConfigError("model.encoder_updates applies to the reused encoder only: an independent encoder is "
+                              "always trained with the generators (leave encoder_updates at decoupled)")
         head_sizes(self)
 
 
@@ -101,21 +134,61 @@ def _sn_block(in_ch: int, out_ch: int, stride: int) -> list[nn.Module]:
     return [nn.ReflectionPad2d(1), SNConv2d(in_ch, out_ch, 4, stride), nn.LeakyReLU(0.2, True)]
 
 
+def _build_encoder(net: nn.Module, img_ch: int, ndf: int, residual_attention: bool) -> list[nn.Module]:
+    """Create the encoder's CAM block on ``net`` and return its trunk layers (the caller registers them as
+    ``net.model`` when the official registration order says so)."""
+    model = _sn_block(img_ch, ndf, 2) + _sn_block(ndf, ndf * 2, 2)
+    net.fc = SNLinear(ndf * 4, 1, bias=False)
+    net.conv1x1 = nn.Conv2d(ndf * 4, ndf * 2, kernel_size=1, stride=1, bias=True)
+    net.leaky_relu = nn.LeakyReLU(0.2, True)
+    if residual_attention:  # CAM gate, zero at init: the CAM branch starts switched off
+        net.lamda = nn.Parameter(torch.zeros(1))
+    return model
+
+
+def _cam_encode(net: nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Trunk + CAM block of an encoder built by :func:`_build_encoder`: ``(z, cam_logit, heatmap)``."""
+    x0 = net.model(x)
+    gap = F.adaptive_avg_pool2d(x0, 1)
+    gmp = F.adaptive_max_pool2d(x0, 1)
+    cam_logit = net.fc(torch.cat([gap, gmp], 1).view(x0.shape[0], -1))
+    # The re-weighting uses the raw (not spectrally normalised) fc weight, as the official code does.
+    x = torch.cat([x0, x0], 1) * net.fc.weight_orig[:, :, None, None]
+    if hasattr(net, "lamda"):
+        x = net.lamda * net.conv1x1(x) + x0  # residual attention: x0 + gamma * (w * x0)
+    else:
+        x = net.conv1x1(x)  # U-GAT-IT's plain attention: w * x0 only
+    z = net.leaky_relu(x)
+    heatmap = torch.sum(z, dim=1, keepdim=True)
+    return z, cam_logit, heatmap
+
+
+class Encoder(nn.Module):
+    """An encoder of its own (``encoder: independent``): the discriminator's trunk and CAM block, without heads."""
+
+    def __init__(self, img_ch: int, ndf: int, residual_attention: bool = True) -> None:
+        super().__init__()
+        self.model = nn.Sequential(*_build_encoder(self, img_ch, ndf, residual_attention))
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(z, cam_logit, heatmap)`` as :meth:`Discriminator.encode`; the CAM logit feeds no loss here."""
+        return _cam_encode(self, x)
+
+
 class Discriminator(nn.Module):
     """Official NICE-GAN discriminator: encoder (trunk + CAM) and local/global heads (official key names)."""
 
     #: state-dict key prefixes of the encoder (what translation runs; the heads only judge realism)
     ENCODER_KEYS = ("model.", "fc.", "conv1x1.", "lamda")
+    #: state-dict key prefixes of the heads' parameters (everything that is not the encoder)
+    HEAD_KEYS = ("Dis0_0.", "Dis0_1.", "Dis1_0.", "Dis1_1.", "conv0.", "conv1.")
 
-    def __init__(self, img_ch: int, ndf: int, n_layers: int, global_downsamples: int = 2) -> None:
+    def __init__(self, img_ch: int, ndf: int, n_layers: int, global_downsamples: int = 2,
+                 residual_attention: bool = True) -> None:
         super().__init__()
         # Modules are created in the official order (seeded builds match) and registered in the official order
         # (state-dict keys and parameter order match).
-        model = _sn_block(img_ch, ndf, 2) + _sn_block(ndf, ndf * 2, 2)
-        self.fc = SNLinear(ndf * 4, 1, bias=False)
-        self.conv1x1 = nn.Conv2d(ndf * 4, ndf * 2, kernel_size=1, stride=1, bias=True)
-        self.leaky_relu = nn.LeakyReLU(0.2, True)
-        self.lamda = nn.Parameter(torch.zeros(1))  # CAM gate, zero at init: the CAM branch starts switched off
+        model = _build_encoder(self, img_ch, ndf, residual_attention)
 
         dis0_0: list[nn.Module] = []
         for i in range(2, n_layers - 4):
@@ -141,16 +214,7 @@ class Discriminator(nn.Module):
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Encoder part: returns ``(z, cam_logit, heatmap)``; ``z`` is B x 2ndf x S/4 x S/4."""
-        x0 = self.model(x)
-        gap = F.adaptive_avg_pool2d(x0, 1)
-        gmp = F.adaptive_max_pool2d(x0, 1)
-        cam_logit = self.fc(torch.cat([gap, gmp], 1).view(x0.shape[0], -1))
-        # The re-weighting uses the raw (not spectrally normalised) fc weight, as the official code does.
-        x = torch.cat([x0, x0], 1) * self.fc.weight_orig[:, :, None, None]
-        x = self.lamda * self.conv1x1(x) + x0
-        z = self.leaky_relu(x)
-        heatmap = torch.sum(z, dim=1, keepdim=True)
-        return z, cam_logit, heatmap
+        return _cam_encode(self, x)
 
     def classify(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """Heads on a latent code: ``(local_logits, global_logits)``."""
@@ -231,51 +295,83 @@ class NiceGAN(TranslationModel):
         for name in ("gen_a2b", "gen_b2a"):
             self.nets[name] = Generator(cfg.img_ch, cfg.ch, cfg.n_res, cfg.img_size, cfg.light)
         for name in ("dis_a", "dis_b"):
-            self.nets[name] = Discriminator(cfg.img_ch, cfg.ch, cfg.n_dis, cfg.global_downsamples)
-        self.phases = {"dis": Phase(("dis_a", "dis_b"), self.dis_loss),
-                       "gen": Phase(("gen_a2b", "gen_b2a"), self.gen_loss)}
-        self.inference_parts = {"dis_a": Discriminator.ENCODER_KEYS, "dis_b": Discriminator.ENCODER_KEYS}
+            self.nets[name] = Discriminator(cfg.img_ch, cfg.ch, cfg.n_dis, cfg.global_downsamples,
+                                            cfg.residual_attention)
+        dis, gens = ("dis_a", "dis_b"), ("gen_a2b", "gen_b2a")
+        if cfg.encoder == "independent":
+            for name in ("enc_a", "enc_b"):
+                self.nets[name] = Encoder(cfg.img_ch, cfg.ch, cfg.residual_attention)
+            self.phases = {"dis": Phase(dis, self.dis_loss), "gen": Phase((*gens, "enc_a", "enc_b"), self.gen_loss)}
+            self.inference_nets = (*gens, "enc_a", "enc_b")
+            return
+        encoders = {"dis_a": Discriminator.ENCODER_KEYS, "dis_b": Discriminator.ENCODER_KEYS}
+        heads = {"dis_a": Discriminator.HEAD_KEYS, "dis_b": Discriminator.HEAD_KEYS}
+        # Which phase's optimizer owns the encoder inside each discriminator (the decoupled-training analysis).
+        self.phases = {
+            "decoupled": {"dis": Phase(dis, self.dis_loss), "gen": Phase(gens, self.gen_loss)},
+            "generator": {"dis": Phase(dis, self.dis_loss, parts=heads),
+                          "gen": Phase((*gens, *dis), self.gen_loss, parts=encoders)},
+            "both": {"dis": Phase(dis, self.dis_loss), "gen": Phase((*gens, *dis), self.gen_loss, parts=encoders)},
+        }[cfg.encoder_updates]
+        self.inference_parts = encoders
 
-    def _adv_dis(self, real: tuple[Tensor, ...], fake: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
-        # (local, global, cam) logits; LSGAN with targets 1 (real) and 0 (fake).
-        loc = _mse(real[0], 1.0) + _mse(fake[0], 0.0)
-        glob = _mse(real[1], 1.0) + _mse(fake[1], 0.0)
-        cam = _mse(real[2], 1.0) + _mse(fake[2], 0.0)
-        return glob, cam, loc
+    def _encoder(self, domain: str) -> Discriminator | Encoder:
+        """The module whose ``encode`` gives domain ``domain``'s latent codes."""
+        return self.nets[f"enc_{domain}" if self.cfg.encoder == "independent" else f"dis_{domain}"]
+
+    def _adv_dis(self, real: tuple[Tensor, ...], fake: tuple[Tensor, ...], domain: str) -> dict[str, Tensor]:
+        """LSGAN terms (targets 1 real, 0 fake) of the used heads, from ``(local, global, cam)`` logits."""
+        terms = {head: _mse(real[i], 1.0) + _mse(fake[i], 0.0) for i, head in enumerate(("local", "global", "cam"))}
+        # Official summation order global + cam + local (floating-point sums are not associative).
+        return {f"{head}_{domain}": terms[head] for head in ("global", "cam", "local") if head in self.cfg.heads}
+
+    def _adv_gen(self, fake: tuple[Tensor, ...]) -> Tensor:
+        """The generator's LSGAN term (target 1) summed over the used heads, official order global + cam + local."""
+        logits = {"local": fake[0], "global": fake[1], "cam": fake[2]}
+        return sum(_mse(logits[h], 1.0) for h in ("global", "cam", "local") if h in self.cfg.heads)
+
+    def _encode_real(self, real_a: Tensor, real_b: Tensor) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...],
+                                                                     Tensor, Tensor]:
+        """Discriminator outputs on the real images and the codes the generators translate them from."""
+        out_a, out_b = self.nets["dis_a"](real_a), self.nets["dis_b"](real_b)
+        if self.cfg.encoder == "reused":
+            return out_a, out_b, out_a[4], out_b[4]
+        with torch.no_grad():  # only the discriminators learn in this step
+            return out_a, out_b, self.nets["enc_a"].encode(real_a)[0], self.nets["enc_b"].encode(real_b)[0]
 
     def dis_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """Discriminator (and encoder) step: LSGAN on the global, local and CAM logits of both domains."""
-        real_a, real_b = batch["a"], batch["b"]
         dis_a, dis_b = self.nets["dis_a"], self.nets["dis_b"]
-        real_la, real_ga, real_cam_a, _, z_a = dis_a(real_a)
-        real_lb, real_gb, real_cam_b, _, z_b = dis_b(real_b)
+        real_a_out, real_b_out, z_a, z_b = self._encode_real(batch["a"], batch["b"])
         with torch.no_grad():  # the official code computes these with grad and detaches them
             fake_a2b, fake_b2a = self.nets["gen_a2b"](z_a), self.nets["gen_b2a"](z_b)
-        fake_la, fake_ga, fake_cam_a, _, _ = dis_a(fake_b2a)
-        fake_lb, fake_gb, fake_cam_b, _, _ = dis_b(fake_a2b)
-        ga, cam_a, la = self._adv_dis((real_la, real_ga, real_cam_a), (fake_la, fake_ga, fake_cam_a))
-        gb, cam_b, lb = self._adv_dis((real_lb, real_gb, real_cam_b), (fake_lb, fake_gb, fake_cam_b))
+        terms = {**self._adv_dis(real_a_out, dis_a(fake_b2a), "a"), **self._adv_dis(real_b_out, dis_b(fake_a2b), "b")}
         w = self.cfg.adv_weight
-        loss = w * (ga + cam_a + la) + w * (gb + cam_b + lb)
-        return loss, {"global_a": ga, "cam_a": cam_a, "local_a": la, "global_b": gb, "cam_b": cam_b, "local_b": lb}
+        loss_a = sum(v for k, v in terms.items() if k.endswith("_a"))
+        loss_b = sum(v for k, v in terms.items() if k.endswith("_b"))
+        return w * loss_a + w * loss_b, terms
 
     def gen_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """Generator step (encoders frozen): adversarial, cycle and reconstruction terms of both domains."""
         real_a, real_b = batch["a"], batch["b"]
         dis_a, dis_b = self.nets["dis_a"], self.nets["dis_b"]
+        enc_a, enc_b = self._encoder("a"), self._encoder("b")
         gen_a2b, gen_b2a = self.nets["gen_a2b"], self.nets["gen_b2a"]
         # Re-encode with the discriminators just updated in this iteration's D step.
-        z_a, _, _ = dis_a.encode(real_a)
-        dis_a.advance_heads()
-        z_b, _, _ = dis_b.encode(real_b)
-        dis_b.advance_heads()
+        z_a, _, _ = enc_a.encode(real_a)
+        z_b, _, _ = enc_b.encode(real_b)
+        if self.cfg.encoder == "reused":
+            dis_a.advance_heads()
+            dis_b.advance_heads()
         fake_a2b, fake_b2a = gen_a2b(z_a), gen_b2a(z_b)
-        fake_la, fake_ga, fake_cam_a, _, fake_z_a = dis_a(fake_b2a)
-        fake_lb, fake_gb, fake_cam_b, _, fake_z_b = dis_b(fake_a2b)
+        fake_a_out, fake_b_out = dis_a(fake_b2a), dis_b(fake_a2b)
+        if self.cfg.encoder == "reused":
+            fake_z_a, fake_z_b = fake_a_out[4], fake_b_out[4]
+        else:
+            fake_z_a, fake_z_b = enc_a.encode(fake_b2a)[0], enc_b.encode(fake_a2b)[0]
         fake_b2a2b, fake_a2b2a = gen_a2b(fake_z_a), gen_b2a(fake_z_b)
         fake_a2a, fake_b2b = gen_b2a(z_a), gen_a2b(z_b)
-        adv_a = _mse(fake_ga, 1.0) + _mse(fake_cam_a, 1.0) + _mse(fake_la, 1.0)
-        adv_b = _mse(fake_gb, 1.0) + _mse(fake_cam_b, 1.0) + _mse(fake_lb, 1.0)
+        adv_a, adv_b = self._adv_gen(fake_a_out), self._adv_gen(fake_b_out)
         cycle_a, cycle_b = F.l1_loss(fake_a2b2a, real_a), F.l1_loss(fake_b2a2b, real_b)
         recon_a, recon_b = F.l1_loss(fake_a2a, real_a), F.l1_loss(fake_b2b, real_b)
         w = self.cfg
@@ -287,16 +383,19 @@ class NiceGAN(TranslationModel):
     def _nets_for(self, direction: str) -> tuple[Discriminator, Generator, Generator]:
         """(source encoder, generator into the target domain, generator back into the source domain)."""
         if check_direction(direction) == "a2b":
-            return self.nets["dis_a"], self.nets["gen_a2b"], self.nets["gen_b2a"]
-        return self.nets["dis_b"], self.nets["gen_b2a"], self.nets["gen_a2b"]
+            return self._encoder("a"), self.nets["gen_a2b"], self.nets["gen_b2a"]
+        return self._encoder("b"), self.nets["gen_b2a"], self.nets["gen_a2b"]
 
     def direction_nets(self, direction: str) -> tuple[str, ...]:
-        """The source domain's discriminator (its encoder: ``inference_parts``) and the generator into the target."""
-        return ("dis_a", "gen_a2b") if check_direction(direction) == "a2b" else ("dis_b", "gen_b2a")
+        """The source domain's encoder net (a discriminator: ``inference_parts``) and the generator into the
+        target."""
+        src = "a" if check_direction(direction) == "a2b" else "b"
+        enc = f"enc_{src}" if self.cfg.encoder == "independent" else f"dis_{src}"
+        return (enc, "gen_a2b") if direction == "a2b" else (enc, "gen_b2a")
 
     def encode(self, x: Tensor, domain: str) -> Tensor:
         """Latent code of images ``x`` of ``domain`` (``"a"`` or ``"b"``) from that domain's encoder."""
-        return self.nets[f"dis_{domain}"].encode(x)[0]
+        return self._encoder(domain).encode(x)[0]
 
     def decode(self, z: Tensor, domain: str) -> Tensor:
         """Images of ``domain`` decoded from latent codes ``z``."""
@@ -320,6 +419,6 @@ class NiceGAN(TranslationModel):
         enc, gen, back = self._nets_for(direction)
         z, _, heat = enc.encode(x)
         fake = gen(z)
-        other = self.nets["dis_b" if direction == "a2b" else "dis_a"]
+        other = self._encoder("b" if direction == "a2b" else "a")
         cycle = back(other.encode(fake)[0])
         return {"real": x, "heatmap": heat, "recon": back(z), "fake": fake, "cycle": cycle}

@@ -24,25 +24,30 @@ def train_step(model: TranslationModel, optimizers: dict[str, torch.optim.Optimi
                check: CheckFn | None = None, reduce_grads: GradFn | None = None) -> dict[str, Tensor]:
     """Run every phase of ``model`` on ``batch``; returns the phases' detached loss terms.
 
-    For each phase, in order: only the phase's nets are trainable (gradients still flow *through* the frozen
+    For each phase, in order: only the phase's parameters are trainable (gradients still flow *through* the frozen
     ones), its loss runs under ``autocast``, its terms are named ``<phase>/<term>`` with ``<phase>/total`` added,
     ``check`` sees them, then backward (through the phase's fp16 gradient scaler, if any), ``reduce_grads``, the
-    optimizer step, the gradients are freed (less memory in the next phase) and the phase's ``after`` hook runs.
+    phase's gradient-norm clipping (if it has one), the step of its optimizer (``optimizers[phase.optimizer or
+    name]``: phases may share one), the gradients are freed (less memory in the next phase) and the phase's
+    ``after`` hook runs.
     """
     out: dict[str, Tensor] = {}
     for name, phase in model.phases.items():
-        for net_name, net in model.nets.items():
-            net.requires_grad_(net_name in phase.nets)
+        model.set_trainable(name)
         with autocast():
             loss, terms = phase.loss(batch)
         logs = {f"{name}/{k}": v.detach() for k, v in terms.items()}
         logs[f"{name}/total"] = loss.detach()
         if check is not None:
             check(name, logs)
-        opt, scaler = optimizers[name], (scalers or {}).get(name)
+        opt, scaler = optimizers[phase.optimizer or name], (scalers or {}).get(name)
         (scaler.scale(loss) if scaler else loss).backward()
         if reduce_grads is not None:
             reduce_grads(model.phase_parameters(name))
+        if phase.clip_grad_norm is not None:
+            if scaler:
+                scaler.unscale_(opt)  # clip the true gradients, not the loss-scaled ones
+            torch.nn.utils.clip_grad_norm_(model.phase_parameters(name), phase.clip_grad_norm)
         if scaler:
             scaler.step(opt)
             scaler.update()
