@@ -102,10 +102,19 @@ def test_demo_with_a_step_cap(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     for key in ("a2b_accuracy", "a2b_baseline", "b2a_accuracy", "b2a_baseline"):
         assert 0.0 <= m[f"digits/{key}"] <= 1.0
     assert m["digits/classifier_a_test_accuracy"] > 0.9 and m["digits/classifier_b_test_accuracy"] > 0.85
-    for name in ("translations_a2b", "translations_b2a", "heatmaps_a2b", "heatmaps_b2a"):
+    for name in ("translations_a2b", "translations_b2a", "heatmaps_a2b", "heatmaps_b2a", "confusion_a2b",
+                 "confusion_b2a", "classes_a2b", "classes_b2a", "loss_curves"):
         assert size_of(run / "report" / f"{name}.png")[0] > 100
+        assert report["images"][name] == f"report/{name}.png"
+    assert size_of(run / "report" / "classes_a2b.png")[1] == 10 * 34 + 2, "one row per digit"
+    for direction, n in (("a2b", 1000), ("b2a", 359)):
+        per = report["per_class"][direction]
+        assert len(per["per_class_accuracy"]) == 10 and np.asarray(per["confusion"]).sum() == n
+    assert report["latent"]["mmd2_ab"] >= 0 and report["latent"]["mmd2_within_a"] >= 0
     md = (run / "report" / "report.md").read_text()
     assert "Label preservation" in md and "translations_a2b.png" in md
+    assert "chance level, 10 %" in md and "### Per class" in md and "confusion_b2a.png" in md
+    assert "loss_curves.png" in md and "MMD^2" in md
     assert str(run / "report" / "report.md") in err
 
 
@@ -170,8 +179,9 @@ def test_console_script_and_module_entry_points() -> None:
 def test_models_command(capsys: pytest.CaptureFixture) -> None:
     code, out, _ = run_cli(["models", "--json"], capsys)
     rows = {r["model"]: r for r in json.loads(out)}
-    assert code == 0 and set(rows) == {"nicegan", "ugatit", "cyclegan", "unit", "cogan"}
+    assert code == 0 and set(rows) == {"nicegan", "ugatit", "cyclegan", "unit", "cogan", "munit", "drit"}
     assert rows["nicegan"]["total"] == 109_958_146 and "nicegan-light" in rows["nicegan"]["presets"]
+    assert rows["munit"]["total"] == 46_594_716 and rows["drit"]["total"] == 65_039_315
     assert rows["ugatit"]["parameters"]["gen_a2b"] == 10_589_888
     code, out, _ = run_cli(["models", "--img-size", "128", "--full", "--json"], capsys)
     rows = {r["model"]: r for r in json.loads(out)}

@@ -36,7 +36,8 @@ def save_checkpoint(name: str, path: Path, *extra: str, run: bool = False) -> Pa
 
 
 def translations(model: torch.nn.Module, x: torch.Tensor, direction: str) -> torch.Tensor:
-    with inference_context(model):
+    with inference_context(model), torch.random.fork_rng():
+        torch.manual_seed(0)  # multimodal models draw their style codes from torch's generator: the same ones
         return model.translate(x, direction)
 
 

@@ -11,7 +11,7 @@ import torch
 
 from nicegan import checkpoint as ck
 from nicegan.config import TrainConfig, resolve_config
-from nicegan.errors import CheckpointError, NiceganError, TrainingDiverged
+from nicegan.errors import CheckpointError, ConfigError, NiceganError, TrainingDiverged
 from nicegan.models.nicegan import NiceGAN
 from nicegan.training.optim import lr_factor
 from nicegan.training.runs import resume_run, start_run
@@ -194,6 +194,19 @@ def test_lr_schedule_is_official_linear_decay() -> None:
     assert [lr_factor(s, odd) for s in range(1, 8)][-1] == 0.0
     assert min(lr_factor(s, odd) for s in range(1, 8)) >= 0
     assert lr_factor(99_999, TrainConfig(max_steps=100_000, lr_decay="none")) == 1.0
+
+
+def test_step_lr_schedule_is_munits_steplr() -> None:
+    """MUNIT steps torch's StepLR before each iteration; our pure function of the step gives the same rates."""
+    t = TrainConfig(max_steps=1000, lr=1e-4, lr_decay="step", decay_every=100, decay_gamma=0.5)
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=t.lr)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=100, gamma=0.5)
+    for step in range(1, 1001):
+        opt.step()  # (no gradients: nothing moves) torch warns when a scheduler steps before any optimizer step
+        sched.step()
+        assert opt.param_groups[0]["lr"] == pytest.approx(t.lr * lr_factor(step, t), rel=1e-12), step
+    with pytest.raises(ConfigError, match="decay_every"):
+        TrainConfig(lr_decay="step").validate()
 
 
 def test_sample_grid_columns_are_spread_over_the_sources() -> None:

@@ -1,4 +1,5 @@
-"""UNIT (NIPS-paper network, official branch version_02): sizes, weight sharing, the latent, losses, DA mode.
+"""UNIT (NIPS-paper network, official branch version_02): sizes, weight sharing, the latent, losses, and the
+domain-adaptation networks (arch da32: CoVAE32x32 + CoDis32x32, the classifier path, resume).
 
 The model contract (translate, phases, state dicts, exact resume) is tested for every model in tests/test_models.py.
 """
@@ -14,10 +15,11 @@ import torch.nn.functional as F
 
 from nicegan.config import RunConfig, resolve_config
 from nicegan.errors import ConfigError, NiceganError
-from nicegan.models.base import ClassifierModel
-from nicegan.models.unit import UNIT, UNITConfig
+from nicegan.models.base import ClassifierModel, LatentModel
+from nicegan.models.unit import UNIT, CoDis32x32, CoVAE32x32, UNITConfig, xy_channels
 from nicegan.training.optim import build_optimizers
-from tests.conftest import tiny_model, tiny_overrides
+from nicegan.training.step import train_step
+from tests.conftest import TINY_RUN, straight_and_resumed, tiny_model, tiny_overrides
 
 
 def tiny(*extra: str) -> tuple[UNIT, RunConfig]:
@@ -195,58 +197,199 @@ def test_zero_weights_remove_terms() -> None:
     loss.backward()
 
 
-# --- domain adaptation ------------------------------------------------------------------------------------------------
+# --- domain adaptation (arch da32: the official CoVAE32x32 + CoDis32x32) ------------------------------------------
+
+#: the tiny DA model: the tiny widths with the DA networks and the official DA weights
+DA = ("model.arch=da32", "model.adv_weight=1", "model.recon_weight=1e-3", "model.kl_weight=1e-4",
+      "model.cycle_weight=0", "model.kl_cycle_weight=0", "model.cls_weight=10", "model.feat_weight=1e-4")
 
 
-def test_domain_adaptation_mode_trains_a_classifier_on_the_shared_code() -> None:
-    plain, _ = tiny()
-    assert not isinstance(plain, ClassifierModel) and "cls" not in plain.nets
-    assert not hasattr(plain, "classify"), "the classify capability exists in domain-adaptation mode only"
+def test_da_parameter_counts_equal_the_official_networks() -> None:
+    # svhn2mnist.yaml: gen_ch 96, dis_ch 64, SVHN 3 channels, MNIST 1 channel (+ 2 xy channels into G).
+    with torch.device("meta"):
+        gen, dis = CoVAE32x32(96, 3, 1), CoDis32x32(64, 3, 1, 10)
+        model = UNIT(resolve_config("unit-digits-da", ["model.ch=96", "model.dis_ch=64"]).model)
+    assert count(gen) == 22_606_468 and count(dis) == 4_332_812
+    assert count(gen.g_en_conv0_a) == 12_192 and count(dis.conv_cl) == 20_490
+    # Both domains RGB in the toolkit: B's first and last layers are wider by exactly the two extra channels.
+    assert model.num_parameters("gen") == 22_606_468 + 2 * 25 * 96 + 2 * 96 + 2
+    assert model.num_parameters("dis") == 4_332_812 + 2 * 25 * 64
+    assert set(model.nets) == {"gen", "dis"}
 
-    m, cfg = tiny("model.cls_weight=10")
-    assert isinstance(m, ClassifierModel)
-    assert {k: p.nets for k, p in m.phases.items()} == {"dis": ("dis_a", "dis_b"), "gen": ("gen", "cls")}
-    assert m.inference_nets == m.translation_nets() == ("gen", "cls")
-    for other in (plain, tiny()[0]):  # a plain model's phases stay those of translation
-        assert other.phases["gen"].nets == ("gen",) and other.translation_nets() == ("gen",)
-        assert not isinstance(other, ClassifierModel)
-    opts = build_optimizers(m, cfg.train)
-    b = images()
-    before = copy.deepcopy(m.nets["cls"].state_dict())
-    dis_before = copy.deepcopy(m.nets["dis_a"].state_dict())
-    m.train()
-    for name, net in m.nets.items():
-        net.requires_grad_(name in m.phases["gen"].nets)
-    loss, logs = m.phases["gen"].loss(b)
-    assert "cls_a" in logs
-    loss.backward()
-    assert all(p.grad is not None for p in m.nets["cls"].parameters())
-    opts["gen"].step()
-    assert not torch.equal(before["fc.weight"], m.nets["cls"].fc.weight)
-    assert all(torch.equal(v, m.nets["dis_a"].state_dict()[k]) for k, v in dis_before.items())
+
+def test_da_official_state_dict_keys() -> None:
+    with torch.device("meta"):
+        gen, dis = CoVAE32x32(8, 3, 1), CoDis32x32(8, 3, 1, 10)
+    for key in ("g_en_conv0_a.model.0.weight", "g_en_conv0_b.model.2.bias", "g_en_conv2.model.1.running_mean",
+                "g_vae.en_mu.weight", "g_vae.en_sigma.bias", "g_de_conv0.model.0.weight", "g_de_conv3_b.model.2.bias",
+                "de_conv4_a.weight", "de_conv4_b.bias"):
+        assert key in gen.state_dict(), key
+    assert set(dis.state_dict()) == {f"{n}.{p}" for n in ("conv0_a.0", "conv0_b.0", "conv1.0", "conv2.0", "conv3.0",
+                                                         "conv4", "conv_cl") for p in ("weight", "bias")}
+
+
+def test_xy_channels_are_the_official_coordinate_image() -> None:
+    xy = xy_channels(32, torch.zeros(1))
+    assert xy.shape == (2, 32, 32)
+    assert torch.equal(xy[0, :, 0], (torch.arange(32) - 16) / 16) and torch.equal(xy[0, 5], xy[0, 5, :1].expand(32))
+    assert torch.equal(xy[1], xy[0].T) and float(xy.min()) == -1 and float(xy.max()) == 15 / 16
+    m, _ = tiny(*DA)
+    seen = []
+    m.nets["gen"].g_en_conv0_b.register_forward_hook(lambda mod, i, o: seen.append(i[0]))
+    x = images()["b"]
     m.eval()
     with torch.no_grad():
-        for domain in ("a", "b"):
-            logits = m.classify(b[domain], domain)
-            assert logits.shape == (2, 10) and torch.isfinite(logits).all()
-            torch.testing.assert_close(logits, m.nets["cls"](m.encode(b[domain], domain)))
-    with pytest.raises(NiceganError, match="a_label"):
-        m.train().phases["gen"].loss({"a": b["a"], "b": b["b"]})
+        m.translate(x, "b2a")
+    assert seen[0].shape == (2, 5, 32, 32) and torch.equal(seen[0][:, :3], x) and torch.equal(seen[0][1, 3:], xy)
 
 
-def test_domain_adaptation_head_sees_the_layout_of_the_code() -> None:
-    # The KL term drives every channel's spatial mean of the code to ~0 in training, so a head on pooled channel
-    # means gets no signal (it stayed at chance on digits). Two codes with equal channel means but different
-    # layouts must get different logits.
-    m, cfg = tiny("model.cls_weight=10")
-    c, s = cfg.model.latent_ch, cfg.model.latent_size
-    z = torch.randn(1, c, s, s, generator=torch.Generator().manual_seed(0))
-    z = z - z.mean(dim=(2, 3), keepdim=True)
+def test_da_mode_is_a_classifier_model_with_its_own_networks() -> None:
+    plain, _ = tiny()
+    assert not isinstance(plain, ClassifierModel) and not hasattr(plain, "classify")
+    m, _ = tiny(*DA)
+    assert isinstance(m, ClassifierModel) and isinstance(m, LatentModel)
+    assert {k: p.nets for k, p in m.phases.items()} == {"dis": ("dis",), "gen": ("gen",)}
+    assert m.inference_nets == m.translation_nets() == ("gen", "dis")
+    m.eval()
+    x = images()["a"]
     with torch.no_grad():
-        assert m.nets["cls"](z).shape == (1, 10)
-        assert not torch.allclose(m.nets["cls"](z), m.nets["cls"](z.flip(-1)), atol=1e-4)
+        assert m.encode(x, "a").shape == (2, 32, 1, 1)  # ch * 8 x 1 x 1 (tiny ch 4)
+        assert torch.equal(m.encode(x, "a"), m.encode(x, "a"))  # eval: the mean
+        y = m.translate(x, "a2b")
+        assert y.shape == x.shape and float(y.abs().max()) <= 1
+        assert list(m.visuals(x, "a2b")) == ["real", "recon", "fake", "cycle"]
+    m.train()
+    assert not torch.equal(m.encode(x, "a"), m.encode(x, "a"))  # training: mu + sd * eps
+
+
+def test_classify_b_is_b_first_layer_then_shared_layers_then_head() -> None:
+    m, _ = tiny(*DA)
+    dis = m.nets["dis"]
+    x = images(3)["b"]
+    m.eval()
+    with torch.no_grad():
+        expect = dis.conv_cl(dis.conv3(dis.conv2(dis.conv1(dis.conv0_b(x))))).flatten(1)
+        logits_b, logits_a = m.classify(x, "b"), m.classify(x, "a")
+        torch.testing.assert_close(logits_b, expect, rtol=0, atol=0)
+        assert logits_b.shape == (3, 10)
+        # Nothing outside that path matters: A's first block, the real/fake head, the generator.
+        for p in [*dis.conv0_a.parameters(), *dis.conv4.parameters(), *m.nets["gen"].parameters()]:
+            p.add_(torch.randn_like(p))
+        assert torch.equal(m.classify(x, "b"), logits_b)
+        assert not torch.equal(m.classify(x, "a"), logits_a)
+        dis.conv0_b[0].weight.add_(1.0)  # ... and B's first block does
+        assert not torch.equal(m.classify(x, "b"), logits_b)
     with pytest.raises(NiceganError, match="32 x 32"):
-        m.eval().classify(torch.zeros(1, 3, 64, 64), "a")
+        m.classify(torch.zeros(1, 3, 64, 64), "b")
+    with pytest.raises(ConfigError, match="32 x 32"):
+        m.check_input_size(64)
+
+
+def test_da_losses_are_the_official_formulas() -> None:
+    m, cfg = tiny(*DA)
+    gen, dis, w = m.nets["gen"], m.nets["dis"], cfg.model
+    for p in (dis.dropout0, dis.dropout1, dis.dropout2, dis.dropout3):
+        p.p = 0.0  # dropout off: the heads then read the same features as feature matching
+    b = images(2)
+    a, bb, la = b["a"], b["b"], b["a_label"]
+    m.train()
+    ce = lambda logits, y: F.cross_entropy(logits, torch.full((logits.shape[0],), y))
+    xy = xy_channels(32, a).expand(2, -1, -1, -1)
+
+    def forward() -> tuple[torch.Tensor, ...]:  # the official CoVAE32x32.forward with the context trainer's input
+        h = torch.cat([gen.g_en_conv0_a.model(torch.cat([a, xy], 1)), gen.g_en_conv0_b.model(torch.cat([bb, xy], 1))])
+        h3 = gen.g_en_conv3(gen.g_en_conv2(gen.g_en_conv1(h)))
+        mu, sd = gen.g_vae.en_mu(h3), F.softplus(gen.g_vae.en_sigma(h3))
+        d = gen.g_de_conv2(gen.g_de_conv1(gen.g_de_conv0(mu + sd * torch.randn_like(mu))))
+        out_a = torch.tanh(gen.de_conv4_a(gen.g_de_conv3_a(d)))
+        out_b = torch.tanh(gen.de_conv4_b(gen.g_de_conv3_b(d)))
+        return (*out_a.chunk(2), *out_b.chunk(2), mu, sd)  # x_aa, x_ba, x_ab, x_bb
+
+    def official_dis(xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        h0a, h0b = dis.conv0_a(xa), dis.conv0_b(xb)
+        core = lambda h: dis.conv3(dis.conv2(dis.conv1(h)))
+        return dis.conv4(core(torch.cat([h0a, h0b]))).flatten(1), core(h0a), core(h0b)
+
+    sse = lambda t: t.pow(2).mean() * t[0].numel()  # official MSELoss * C * H * W
+    torch.manual_seed(3)
+    loss, logs = m.phases["dis"].loss(b)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        x_aa, x_ba, x_ab, x_bb, _, _ = forward()
+        true_res, _, _ = official_dis(a, bb)
+        recon_res, f_aa, f_bb = official_dis(x_aa, x_bb)
+        trans_res, f_ba, f_ab = official_dis(x_ba, x_ab)
+        expect = {"adv_real": ce(true_res, 1), "adv_fake": 0.5 * (ce(trans_res, 0) + ce(recon_res, 0)),
+                  "cls_a": F.cross_entropy(dis.classify(a, "a"), la),
+                  "feat_a": sse(f_ab - f_aa), "feat_b": sse(f_ba - f_bb)}
+    assert set(logs) == {*expect, "cls_acc_a"}
+    for k, v in expect.items():
+        torch.testing.assert_close(logs[k].detach(), v, msg=k)
+        assert torch.isfinite(logs[k]) and (k != "feat_a" or float(v) > 0)
+    total = (w.adv_weight * (expect["adv_real"] + expect["adv_fake"]) + w.cls_weight * expect["cls_a"]
+             + w.feat_weight * (expect["feat_a"] + expect["feat_b"]))
+    torch.testing.assert_close(loss.detach(), total)
+
+    torch.manual_seed(4)
+    loss, logs = m.phases["gen"].loss(b)
+    torch.manual_seed(4)
+    with torch.no_grad():
+        x_aa, x_ba, x_ab, x_bb, mu, sd = forward()
+        expect = {"adv_recon": ce(official_dis(x_aa, x_bb)[0], 1), "adv_trans": ce(official_dis(x_ba, x_ab)[0], 1),
+                  "recon_a": sse(x_aa - a), "recon_b": sse(x_bb - bb),
+                  "kl": 2 * (mu.pow(2) + sd.pow(2) - sd.pow(2).log()).sum() / mu.shape[0]}
+    assert set(logs) == set(expect)
+    for k, v in expect.items():
+        torch.testing.assert_close(logs[k].detach(), v, msg=k)
+    total = (w.adv_weight * (expect["adv_recon"] + expect["adv_trans"]) + w.kl_weight * expect["kl"]
+             + w.recon_weight * (expect["recon_a"] + expect["recon_b"]))
+    torch.testing.assert_close(loss.detach(), total)
+    assert (w.adv_weight, w.recon_weight, w.kl_weight, w.cls_weight, w.feat_weight) == (1, 1e-3, 1e-4, 10, 1e-4)
+    with pytest.raises(NiceganError, match="a_label"):
+        m.phases["dis"].loss({"a": a, "b": bb})
+
+
+def test_da_phases_update_only_their_nets_through_train_step() -> None:
+    m, cfg = tiny(*DA)
+    opts = build_optimizers(m, cfg.train)
+    snaps: dict[str, dict] = {}
+
+    def check(phase: str, logs: dict[str, torch.Tensor]) -> None:
+        assert all(torch.isfinite(v) for v in logs.values()), logs
+        snaps[phase] = {k: copy.deepcopy(dict(v.named_parameters())) for k, v in m.nets.items()}
+
+    m.train()
+    logs = train_step(m, opts, images(2), check=check)
+    assert {"dis/feat_a", "dis/feat_b", "dis/cls_a", "gen/kl", "gen/adv_trans"} <= set(logs)
+
+    def changed(before: dict, after: dict, net: str) -> bool:
+        return any(not torch.equal(before[net][n], after[net][n]) for n in before[net])
+
+    end = {k: dict(v.named_parameters()) for k, v in m.nets.items()}
+    assert changed(snaps["dis"], snaps["gen"], "dis") and not changed(snaps["dis"], snaps["gen"], "gen")
+    assert changed(snaps["gen"], end, "gen") and not changed(snaps["gen"], end, "dis")
+
+
+def test_da_exact_resume_and_classifier_round_trip(tmp_path) -> None:
+    """4 steps == 2 + resume + 2 on labelled digits, bit for bit; the checkpoint then classifies identically."""
+    from nicegan.inference import load_model
+
+    cfg = resolve_config("unit-digits-da", tiny_overrides("unit", *DA, *TINY_RUN, "train.max_steps=4",
+                                                           "train.sample_every=0", "train.log_every=2"))
+    assert cfg.data.root == "builtin:digits"
+    a, b = straight_and_resumed(cfg, tmp_path, stop_at=2)
+    for phase in a.optimizers:
+        for i, st in a.optimizers[phase]["state"].items():
+            assert torch.equal(st["exp_avg"], b.optimizers[phase]["state"][i]["exp_avg"]), (phase, i)
+    trained, _, _ = load_model(tmp_path / "straight")
+    again, _, _ = load_model(tmp_path / "split")
+    assert isinstance(trained, ClassifierModel)
+    x = images(4)["b"]
+    with torch.no_grad():
+        for dom in "ab":
+            assert torch.equal(trained.classify(x, dom), again.classify(x, dom)), dom
+        fresh, _ = tiny(*DA)
+        assert not torch.equal(fresh.eval().classify(x, "b"), trained.classify(x, "b"))
 
 
 # --- config and presets -------------------------------------------------------------------------------------------
@@ -259,6 +402,11 @@ def test_domain_adaptation_head_sees_the_layout_of_the_code() -> None:
     (["model.res_dropout=1.0"], "model.res_dropout"),
     (["model.kl_weight=-1"], "model.kl_weight"),
     (["model.adv_weight=0", "model.recon_weight=0", "model.cycle_weight=0"], "model.adv_weight"),
+    (["model.cls_weight=10"], "model.arch=da32"),  # the classifier belongs to the DA networks
+    (["model.arch=da64"], "model.arch"),
+    ([*DA, "model.img_size=64"], "model.img_size"),
+    ([*DA, "model.cls_weight=0"], "model.cls_weight"),
+    ([*DA, "model.cycle_weight=100"], "model.cycle_weight"),
 ])
 def test_config_errors_name_the_key(overrides: list[str], key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -283,4 +431,10 @@ def test_presets() -> None:
     assert digits.model.img_size == 32 and digits.data.root == "builtin:digits" and not digits.data.flip
     assert digits.model.cls_weight == 0 and digits.model.generator == "COCOResGen2"
     da = resolve_config("unit-digits-da")
-    assert da.model.cls_weight > 0 and isinstance(UNIT(da.model), ClassifierModel)
+    m = da.model
+    assert m.arch == "da32" and m.img_size == 32 and da.data.root == "builtin:digits" and not da.data.flip
+    assert (m.adv_weight, m.recon_weight, m.kl_weight, m.cls_weight, m.feat_weight) == (1, 1e-3, 1e-4, 10, 1e-4)
+    assert m.cycle_weight == m.kl_cycle_weight == 0
+    assert (da.train.lr, da.train.betas, da.train.weight_decay, da.train.lr_decay) == (2e-4, (0.5, 0.999), 5e-4, "none")
+    with torch.device("meta"):
+        assert isinstance(UNIT(m), ClassifierModel)

@@ -27,7 +27,8 @@ from torch import Tensor
 from nicegan.data.images import ImageDecodeError, load_rgb, to_rgb
 from nicegan.errors import NiceganError
 from nicegan.inference import load_model, translate_images
-from nicegan.models.base import DIRECTIONS, HeatmapModel, TranslationModel
+from nicegan.inference.styles import prior_styles, require_style_model, style_bank, style_of_image, target_domain
+from nicegan.models.base import DIRECTIONS, HeatmapModel, StyleModel, TranslationModel
 
 __all__ = ["Translator"]
 
@@ -81,23 +82,63 @@ class Translator:
 
     def __call__(self, images: Any, direction: str = "a2b", *, size: int | None = None, keep_size: bool = False,
                  tile: int | None = None, overlap: int | None = None, heatmap: bool = False,
-                 batch_size: int = 8) -> Any:
+                 batch_size: int = 8, style: Any = None, styles: int | None = None, style_seed: int = 0) -> Any:
         """Translate ``images`` in ``direction``; returns the same kind (see the module docstring).
 
         ``size``: the shorter side the network sees (default: the training size). ``keep_size``: translate at
         each image's own resolution in ``tile`` px tiles overlapping by ``overlap`` px. ``heatmap``: return
         ``(translations, attention overlays)``, both of the input's kind.
+
+        Multimodal models (``has_style``): ``style`` is a style seed (an int: random code 0 of that seed, as
+        ``nicegan translate --style-seed``), a style code (``style_dim`` numbers, tensor or array), or a reference
+        image of the target domain (path or PIL image: example-guided); without it the model draws a style from its
+        prior with torch's generator. ``styles=K`` returns a list of K results, one per random code of
+        ``style_seed`` (``nicegan translate --styles K``).
         """
         if direction not in DIRECTIONS:
             raise NiceganError(f"direction must be a2b or b2a, got {direction!r}")
         self.model.require_direction(direction)
         pils, rebuild = _to_pil(images)
+        if styles is not None:
+            if style is not None:
+                raise NiceganError("give style or styles, not both")
+            if heatmap:
+                raise NiceganError("heatmap is not available with styles")
+            bank = style_bank(self.model, styles, style_seed)
+            return [rebuild([r.image for r in translate_images(self.model, pils, direction, size, keep_size=keep_size,
+                                                               tile=tile, overlap=overlap, batch_size=batch_size,
+                                                               progress=False, style=code)])
+                    for code in bank]
+        code = None if style is None else self._style_code(style, direction)
         results = list(translate_images(self.model, pils, direction, size, keep_size=keep_size, tile=tile,
-                                        overlap=overlap, heatmap=heatmap, batch_size=batch_size, progress=False))
+                                        overlap=overlap, heatmap=heatmap, batch_size=batch_size, progress=False,
+                                        style=code))
         out = rebuild([r.image for r in results])
         if heatmap:
             return out, rebuild([r.heatmap for r in results])
         return out
+
+    @property
+    def has_style(self) -> bool:
+        """Whether ``style=`` / ``styles=`` work (multimodal models: MUNIT, DRIT)."""
+        return isinstance(self.model, StyleModel)
+
+    def _style_code(self, style: Any, direction: str) -> Tensor:
+        """One style code (``style_dim``) from a seed, a code or a reference image of the target domain."""
+        require_style_model(self.model, "style")
+        if isinstance(style, (int, np.integer)) and not isinstance(style, bool):
+            return prior_styles(self.model, int(style), 1)[0]
+        if isinstance(style, (str, Path, Image.Image)):
+            return style_of_image(self.model, _one_to_pil(style)[0][0], target_domain(direction))
+        if isinstance(style, (Tensor, np.ndarray)):
+            code = torch.as_tensor(np.asarray(style) if isinstance(style, np.ndarray) else style.detach().cpu())
+            dim = self.model.style_dim
+            if code.numel() != dim or not code.is_floating_point() or not torch.isfinite(code).all():
+                raise NiceganError(f"a style code must be {dim} finite floats, got {tuple(code.shape)} "
+                                   f"{code.dtype}")
+            return code.reshape(dim).float()
+        raise NiceganError(f"style must be a seed (int), a style code (tensor or array) or a reference image (path "
+                           f"or PIL image), got {type(style).__name__}")
 
 
 def _to_pil(images: Any) -> tuple[list[Image.Image], Any]:

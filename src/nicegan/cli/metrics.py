@@ -93,6 +93,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     accuracies = {**out.get("label_preservation", {}), **out.get("adaptation_accuracy", {})}
     if accuracies:
         record["label_preservation"] = accuracies
+    if "styles" in out["fid_kid"]:  # multimodal models: the protocol, one seeded random style per test image
+        record["styles"] = out["fid_kid"]["styles"]
+    if "diversity" in out:
+        record["diversity"] = out["diversity"]["results"]
+    if out.get("latent_mmd"):  # models with a latent code per domain: how close the two domains' codes are
+        record["latent_mmd"] = out["latent_mmd"]
     if args.json:
         print(json.dumps(record), flush=True)
     else:
@@ -102,6 +108,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 print(f"{d}: mean {k} {v:.4g}")
         for k, v in record.get("label_preservation", {}).items():
             print(f"{k}: {100 * v:.1f} %")
+        for d, r in record.get("diversity", {}).items():
+            print(f"{d}: diversity {r['score']:.4g} (mean pairwise Inception-feature distance, {r['styles']} styles "
+                  f"x {r['inputs']} inputs)")
+        if "styles" in record:
+            print(f"styles: {record['styles']}")
+        for k, v in record.get("latent_mmd", {}).items():
+            print(f"{k}: {v:.5f}")
         sys.stdout.flush()
     run_dir = _run_dir_of(Path(args.checkpoint))
     if run_dir is not None:  # after printing: a read-only or full run folder must not cost the result

@@ -27,6 +27,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overlap", type=non_negative_int, help="overlap of neighbouring tiles in px (default: a "
                    "quarter tile)")
     p.add_argument("--heatmap", action="store_true", help="also write <name>_heatmap.png (attention over the input)")
+    p.add_argument("--styles", type=positive_int, metavar="K", help="multimodal models: translate each input with K "
+                   "random style codes of the target domain, written as NAME_s0.png ... NAME_s{K-1}.png (style k is "
+                   "the same for every input)")
+    p.add_argument("--style-seed", type=non_negative_int, metavar="S", help="multimodal models: seed of the random "
+                   "style codes (default 0; the same seed gives the same styles)")
+    p.add_argument("--style-from", metavar="IMAGE", help="multimodal models: example-guided translation with the "
+                   "style code of IMAGE, a reference image of the target domain")
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--format", default="png", choices=["png", "jpg"], help="output format (default png, lossless)")
     p.add_argument("--video-size", metavar="WxH|H", help="video input: output size, e.g. 1280x720, or a height "
@@ -49,14 +56,52 @@ def run(args: argparse.Namespace) -> int:
 
     model, cfg, step = load_model(args.checkpoint, args.device)
     size = args.size or cfg.model.img_size
+    styles = _style_codes(model, args)
     report = translate_paths(model, args.input, args.output, args.direction, size, keep_size=args.keep_size,
                              heatmap=args.heatmap, batch_size=args.batch_size, fmt=args.format,
-                             progress=args.progress, tile=args.tile, overlap=args.overlap)
+                             progress=args.progress, tile=args.tile, overlap=args.overlap, styles=styles)
     log.info("translated %d image(s) %s with %s (step %d) into %s", len(report.written), args.direction,
              cfg.model_name, step, args.output)
     for key, value in report.diagnostics.items():
         log.info("%s: %.6g", key, value)
     return 0
+
+
+def _style_codes(model, args: argparse.Namespace):
+    """The style codes the options ask for (``K x style_dim``), None for a model without styles and no option.
+
+    A multimodal model given none of the options translates every input with one seeded style (code 0 of
+    ``--style-seed``, default 0), so the same command always writes the same images.
+    """
+    from nicegan.data.images import ImageDecodeError, load_rgb
+    from nicegan.errors import NiceganError
+    from nicegan.inference.styles import require_style_model, style_bank, style_of_image, target_domain
+    from nicegan.models.base import StyleModel
+
+    asked = [opt for opt, value in (("--styles", args.styles), ("--style-seed", args.style_seed),
+                                    ("--style-from", args.style_from)) if value is not None]
+    if asked:
+        require_style_model(model, " and ".join(asked))
+    elif not isinstance(model, StyleModel):
+        return None
+    if args.styles is not None and args.style_from is not None:
+        raise NiceganError("--styles draws random style codes and --style-from takes one from an image: give one")
+    seed = 0 if args.style_seed is None else args.style_seed
+    if args.style_from is not None:
+        if args.style_seed is not None:
+            log.warning("--style-seed is ignored with --style-from (the style comes from the image)")
+        try:
+            reference = load_rgb(args.style_from)
+        except ImageDecodeError as e:
+            raise NiceganError(f"--style-from {args.style_from}: {e}") from None
+        code = style_of_image(model, reference, target_domain(args.direction))
+        log.info("style code of %s (domain %s)", args.style_from, target_domain(args.direction).upper())
+        return code[None]
+    codes = style_bank(model, args.styles or 1, seed)
+    if args.styles is None:
+        log.info("multimodal model: one random style (style seed %d) for every input; --styles K writes K styles "
+                 "per input", seed)
+    return codes
 
 
 def _run_video(args: argparse.Namespace) -> int:
@@ -67,6 +112,9 @@ def _run_video(args: argparse.Namespace) -> int:
 
     if args.heatmap:
         raise NiceganError("--heatmap is for images; it is not available for a video input")
+    if args.styles is not None or args.style_from is not None or args.style_seed is not None:
+        raise NiceganError("--styles, --style-seed and --style-from are for images; they are not available for a "
+                           "video input")
     import_av()  # before the model loads: a missing PyAV is said first
     video_size = parse_video_size(args.video_size) if args.video_size else None
     model, cfg, step = load_model(args.checkpoint, args.device)

@@ -59,3 +59,13 @@ class ArraySource(ImageSource):
 
     def name(self, i: int) -> str:
         return f"{self.prefix}{i:05d}.png"
+
+
+def spread_indices(total: int, limit: int | None) -> list[int]:
+    """Indices of at most ``limit`` of ``total`` items, evenly spread (all of them without a limit): test splits may
+    be sorted (builtin:digits is sorted by class), so their first ``limit`` images would not be a sample."""
+    if limit is None or limit >= total:
+        return list(range(total))
+    if limit <= 1:
+        return [0][:limit]
+    return [round(k * (total - 1) / (limit - 1)) for k in range(limit)]

@@ -31,6 +31,9 @@ class EvalContext:
     #: the FID Inception feature extractor (a :class:`nicegan.metrics.FeatureExtractor`); metrics that need it and
     #: find None refuse with a clear message
     extractor: Any = None
+    #: multimodal models: seed of the style codes (test image i is translated with code i of this seed, the
+    #: multimodal protocol of the MUNIT/DRIT papers: one random style per test image)
+    style_seed: int = 0
 
 
 @dataclass(frozen=True)

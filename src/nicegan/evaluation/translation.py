@@ -17,14 +17,15 @@ from PIL import Image
 from torch import Tensor
 
 from nicegan.data import open_domain
-from nicegan.data.sources import ArraySource, FolderSource, ImageSource
+from nicegan.data.sources import ArraySource, FolderSource, ImageSource, spread_indices
 from nicegan.data.transforms import tensor_to_uint8, test_transform
 from nicegan.errors import NiceganError
 from nicegan.evaluation.registry import EvalContext, register_metric
 from nicegan.inference import translate_batches
+from nicegan.inference.styles import seeded_style_fn
 from nicegan.metrics import MetricResult, compare_features
 from nicegan.metrics.features import FeatureExtractor, folder_signature
-from nicegan.models.base import TranslationModel
+from nicegan.models.base import StyleModel, TranslationModel
 
 DIRECTION_DOMAINS = {"a2b": ("A", "B"), "b2a": ("B", "A")}
 
@@ -48,19 +49,21 @@ def real_features(ext: FeatureExtractor, src: ImageSource, root: str, split: str
     return ext.cached(source_signature(src, root, split, domain), compute)[0]
 
 
-def source_batches(src: ImageSource, size: int, n: int, batch_size: int = 16) -> Iterator[Tensor]:
-    """The first ``n`` images of a source as network inputs (test transform), ``batch_size`` at a time."""
-    for k in range(0, n, batch_size):
-        yield torch.stack([test_transform(src.load(i), size) for i in range(k, min(k + batch_size, n))])
+def source_batches(src: ImageSource, size: int, indices: list[int], batch_size: int = 16) -> Iterator[Tensor]:
+    """The images ``indices`` of a source as network inputs (test transform), ``batch_size`` at a time."""
+    for k in range(0, len(indices), batch_size):
+        yield torch.stack([test_transform(src.load(i), size) for i in indices[k:k + batch_size]])
 
 
 def translated_images(model: TranslationModel, src: ImageSource, direction: str, batch_size: int = 16,
-                      limit: int | None = None, diagnostics: dict[str, float] | None = None) -> Iterator[Image.Image]:
-    """Translations of a source's images as 8-bit RGB images (``diagnostics``: see
-    :func:`~nicegan.inference.translate_batches`)."""
-    n = len(src) if limit is None else min(limit, len(src))
-    batches = source_batches(src, model.cfg.img_size, n, batch_size)
-    for y, _ in translate_batches(model, batches, direction, diagnostics=diagnostics):
+                      limit: int | None = None, diagnostics: dict[str, float] | None = None,
+                      style_seed: int = 0) -> Iterator[Image.Image]:
+    """Translations of a source's images (at most ``limit``, evenly spread) as 8-bit RGB images (``diagnostics``: see
+    :func:`~nicegan.inference.translate_batches`). Multimodal models translate image i with style code i of
+    ``style_seed`` (:func:`~nicegan.inference.styles.seeded_style_fn`)."""
+    batches = source_batches(src, model.cfg.img_size, spread_indices(len(src), limit), batch_size)
+    style = seeded_style_fn(model, style_seed) if isinstance(model, StyleModel) else None
+    for y, _ in translate_batches(model, batches, direction, diagnostics=diagnostics, style=style):
         for img in y:
             yield Image.fromarray(tensor_to_uint8(img))
 
@@ -78,7 +81,8 @@ def fid_kid(ctx: EvalContext) -> dict[str, Any]:
 
     Outputs: ``results`` (direction -> :class:`~nicegan.metrics.MetricResult`) and ``diagnostics`` (direction ->
     image-weighted means of the model's translation diagnostics, for models that report any, such as CoGAN's
-    latent-inversion error).
+    latent-inversion error); for multimodal models ``styles``, the protocol (one seeded random style per test
+    image, as the MUNIT and DRIT papers evaluate).
     """
     if ctx.extractor is None:
         raise NiceganError("FID/KID need the Inception feature extractor (EvalContext.extractor)")
@@ -93,9 +97,18 @@ def fid_kid(ctx: EvalContext) -> dict[str, Any]:
         real = real_features(ctx.extractor, dst, ctx.data_root, ctx.split, dst_dom, ctx.progress)
         n = len(src) if ctx.limit is None else min(ctx.limit, len(src))
         diag: dict[str, float] = {}
-        fake = ctx.extractor.features(translated_images(ctx.model, src, direction, limit=ctx.limit, diagnostics=diag),
-                                      total=n, desc=f"inception fake {direction}", progress=ctx.progress)
+        fakes = translated_images(ctx.model, src, direction, limit=ctx.limit, diagnostics=diag,
+                                  style_seed=ctx.style_seed)
+        fake = ctx.extractor.features(fakes, total=n, desc=f"inception fake {direction}", progress=ctx.progress)
         results[direction] = compare_features(real, fake, ctx.extractor.protocol, ctx.extractor.weights)
         if diag:
             diagnostics[direction] = diag
-    return {"results": results, "diagnostics": diagnostics}
+    out: dict[str, Any] = {"results": results, "diagnostics": diagnostics}
+    if isinstance(ctx.model, StyleModel):  # the multimodal protocol, said wherever the numbers are shown
+        out["styles"] = style_protocol(ctx.style_seed)
+    return out
+
+
+def style_protocol(seed: int) -> str:
+    """How a multimodal model's translations were styled in an evaluation (printed next to its numbers)."""
+    return f"one random style per test image (N(0, I); image i takes style code i of style seed {seed})"

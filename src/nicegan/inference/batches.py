@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -11,11 +11,14 @@ import torch
 from torch import Tensor
 
 from nicegan.errors import NiceganError
-from nicegan.models.base import HeatmapModel, TranslationModel
+from nicegan.models.base import HeatmapModel, StyleModel, TranslationModel
 from nicegan.models.registry import physical_memory
 
 #: the largest network input side a translation accepts
 MAX_SIZE = 16384
+
+#: style codes of images ``start .. start + n`` of a translated stream, ``fn(start, n) -> n x style_dim``
+StyleFn = Callable[[int, int], Tensor]
 
 
 def check_translation_memory(model: TranslationModel, size: int | tuple[int, int], batch_size: int,
@@ -79,17 +82,22 @@ def inference_context(model: TranslationModel) -> AbstractContextManager:
 
 
 def translate_batches(model: TranslationModel, batches: Iterable[Tensor], direction: str, *, heatmap: bool = False,
-                      diagnostics: dict[str, float] | None = None) -> Iterator[tuple[Tensor, Tensor | None]]:
+                      diagnostics: dict[str, float] | None = None,
+                      style: Tensor | StyleFn | None = None) -> Iterator[tuple[Tensor, Tensor | None]]:
     """Translate each batch (N x C x S x S in [-1, 1], any device) on the model's device, in eval mode, without
     gradients; yields ``(translation clamped to [-1, 1], heatmap or None)`` per batch.
 
     ``heatmap`` also yields the model's attention maps (models with the heatmap capability). ``diagnostics``, if
     given, receives the image-weighted means of the model's ``translate_diagnostics`` (e.g. CoGAN's inversion
-    error). The model's train/eval mode is restored afterwards.
+    error). ``style`` (multimodal models only): one style code (``style_dim``) for every image, or a
+    :data:`StyleFn` giving each image of the stream its own (see :mod:`nicegan.inference.styles`); None lets the
+    model draw from its prior. The model's train/eval mode is restored afterwards.
     """
     model.require_direction(direction)
     if heatmap and not isinstance(model, HeatmapModel):
         raise NiceganError(f"the {model.name} model has no attention heatmap")
+    if style is not None and not isinstance(model, StyleModel):
+        raise NiceganError(f"the {model.name} model has no style codes (multimodal models such as munit have them)")
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -98,7 +106,12 @@ def translate_batches(model: TranslationModel, batches: Iterable[Tensor], direct
         for x in batches:
             x = x.to(device)
             with inference_context(model):
-                y = model.translate(x, direction).clamp(-1, 1)
+                if style is None:
+                    y = model.translate(x, direction)
+                else:
+                    codes = style(done, len(x)) if callable(style) else style.reshape(1, -1).expand(len(x), -1)
+                    y = model.translate(x, direction, style=codes.to(device))
+                y = y.clamp(-1, 1)
                 h = model.heatmap(x, direction) if heatmap else None
             if diagnostics is not None:
                 model.accumulate_diagnostics(diagnostics, done, len(x))

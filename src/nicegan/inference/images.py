@@ -141,8 +141,8 @@ def _tile_plan(img: Image.Image, size: int, geo: Geometry, tile: int | None,
 def translate_images(model: TranslationModel, images: Iterable[Image.Image], direction: str,
                      size: int | None = None, *, keep_size: bool = False, tile: int | None = None,
                      overlap: int | None = None, heatmap: bool = False, batch_size: int = 8,
-                     progress: bool | None = None,
-                     diagnostics: dict[str, float] | None = None) -> Iterator[Translation]:
+                     progress: bool | None = None, diagnostics: dict[str, float] | None = None,
+                     style: Tensor | None = None) -> Iterator[Translation]:
     """Translate RGB images of any size and shape, in order, batching those that share a network shape.
 
     By default an image's shorter side is resized to ``size`` (the training size if None) and its aspect ratio is
@@ -150,6 +150,7 @@ def translate_images(model: TranslationModel, images: Iterable[Image.Image], dir
     resolution (enlarged first if its shorter side is below ``size``) in ``tile`` px tiles (default ``size``) that
     overlap by ``overlap`` px (default a quarter tile) and are blended without seams, and the output has the
     input's size; memory is bounded by one batch of tiles. ``heatmap`` adds the attention overlay (CAM models).
+    ``style`` (multimodal models): one style code (``style_dim``) for every image and every tile of it.
     """
     model.require_direction(direction)
     size = size or model.cfg.img_size
@@ -194,7 +195,8 @@ def translate_images(model: TranslationModel, images: Iterable[Image.Image], dir
         if pending:
             yield from flush()
 
-    for y, h in translate_batches(model, batches(), direction, heatmap=heatmap, diagnostics=diagnostics):
+    for y, h in translate_batches(model, batches(), direction, heatmap=heatmap, diagnostics=diagnostics,
+                                  style=style):
         kind, what = plan.pop(0)
         if kind == "fit":
             yield from _fitted(what, y, h)

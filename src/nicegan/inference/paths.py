@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
+from torch import Tensor
 
 from nicegan.data.images import ImageDecodeError, list_files, load_rgb, warn_skipped
 from nicegan.errors import NiceganError
 from nicegan.files import describe_os_error, entry_problem, fit_name, writable_dir
 from nicegan.inference.batches import check_translation_memory
 from nicegan.inference.images import translate_images
-from nicegan.models.base import HeatmapModel, TranslationModel
+from nicegan.models.base import HeatmapModel, StyleModel, TranslationModel
 from nicegan.progress import track
 
 log = logging.getLogger("nicegan")
@@ -44,12 +45,16 @@ def _output_names(files: list[Path], root: Path | None, ext: str) -> list[Path]:
 def translate_paths(model: TranslationModel, input_path: Path, output_dir: Path, direction: str, size: int,
                     keep_size: bool = False, heatmap: bool = False, batch_size: int = 8, fmt: str = "png",
                     progress: bool | None = None, tile: int | None = None,
-                    overlap: int | None = None) -> TranslateReport:
+                    overlap: int | None = None, styles: Tensor | None = None) -> TranslateReport:
     """Translate an image file or every image below a folder into ``output_dir``, keeping relative names.
 
     Inputs are fitted to the network as :func:`translate_images` describes (aspect ratio kept; with
     ``keep_size`` at full resolution in tiles). With ``heatmap`` a ``<name>_heatmap.png`` overlay of the model's
     attention map on the input is written too (models with a CAM only).
+
+    ``styles`` (multimodal models): a ``K x style_dim`` bank of style codes. With one code every input is
+    translated with it under its own name; with K > 1 each input is translated K times, into ``NAME_s0`` ...
+    ``NAME_s{K-1}`` (code k for every input's ``_sk``).
     """
     model.require_direction(direction)
     if fmt not in OUTPUT_FORMATS:
@@ -60,9 +65,17 @@ def translate_paths(model: TranslationModel, input_path: Path, output_dir: Path,
     output_dir = Path(output_dir).expanduser()
     if output_dir.exists() and not output_dir.is_dir():
         raise NiceganError(f"--output {output_dir} is an existing file; give a folder for the translations")
-    outputs = [fit_name(output_dir / r) for r in _output_names(files, root, fmt)]
+    names = _output_names(files, root, fmt)
+    bank: list[Tensor | None] = [None]
+    if styles is not None:
+        if not isinstance(model, StyleModel):
+            raise NiceganError(f"the {model.name} model has no style codes (multimodal models such as munit have them)")
+        bank = list(styles.reshape(-1, styles.shape[-1]))
+    passes = [names] if len(bank) == 1 else [[n.with_name(f"{n.stem}_s{k}{n.suffix}") for n in names]
+                                             for k in range(len(bank))]
+    outputs_by_pass = [[fit_name(output_dir / r) for r in rel] for rel in passes]
     inputs_resolved = {f.resolve() for f in files}
-    for o in outputs:
+    for o in (o for outputs in outputs_by_pass for o in outputs):
         if o.resolve() in inputs_resolved:
             raise NiceganError(f"refusing to overwrite the input image {o}; choose another --output folder")
     if heatmap and not isinstance(model, HeatmapModel):
@@ -73,25 +86,46 @@ def translate_paths(model: TranslationModel, input_path: Path, output_dir: Path,
         check_translation_memory(model, size, min(batch_size, len(files)), direction)
     writable_dir(output_dir, "output folder")
     report = TranslateReport(skipped=list(not_files))
+    for k, (code, outputs) in enumerate(zip(bank, outputs_by_pass, strict=True)):
+        desc = "translating" if len(bank) == 1 else f"translating, style {k + 1}/{len(bank)}"
+        _translate_pass(model, files, outputs, direction, size, report, desc, first=k == 0, style=code,
+                        keep_size=keep_size, tile=tile, overlap=overlap, heatmap=heatmap, batch_size=batch_size,
+                        fmt=fmt, progress=progress)
+    if not report.written:
+        raise NiceganError(f"no usable images in {input_path} ({len(report.skipped)} file(s) could not be used)")
+    if report.skipped:
+        log.warning("skipped %d of %d files that are not usable images", len(report.skipped),
+                    len(files) + len(not_files))
+    log_fits(report.fits, size)
+    return report
+
+
+def _translate_pass(model: TranslationModel, files: list[Path], outputs: list[Path], direction: str, size: int,
+                    report: TranslateReport, desc: str, first: bool, style: Tensor | None, keep_size: bool,
+                    tile: int | None, overlap: int | None, heatmap: bool, batch_size: int, fmt: str,
+                    progress: bool | None) -> None:
+    """Translate every file once (with one style code, for multimodal models) into ``outputs``; ``first``: the
+    first pass over the files, the one that reports unreadable files and counts fits."""
     destinations: list[Path] = []  # output paths of the images loaded and not yet written, in order
 
     def images() -> Iterator[Image.Image]:
-        for src, dst in track(list(zip(files, outputs, strict=True)), desc="translating", unit="img",
+        for src, dst in track(list(zip(files, outputs, strict=True)), desc=desc, unit="img",
                               progress=progress, quiet=len(files) < batch_size):
             try:
                 img = load_rgb(src)
             except ImageDecodeError as e:
-                warn_skipped([(src, str(e))])
-                report.skipped.append((src, str(e)))
+                if first:
+                    warn_skipped([(src, str(e))])
+                    report.skipped.append((src, str(e)))
                 continue
             destinations.append(dst)
             yield img
 
     for t in translate_images(model, images(), direction, size, keep_size=keep_size, tile=tile, overlap=overlap,
                               heatmap=heatmap, batch_size=batch_size, progress=progress,
-                              diagnostics=report.diagnostics):
+                              diagnostics=report.diagnostics if first else None, style=style):
         dst = destinations.pop(0)
-        if t.fit:
+        if t.fit and first:
             report.fits[t.fit] = report.fits.get(t.fit, 0) + 1
         try:
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -102,13 +136,6 @@ def translate_paths(model: TranslationModel, input_path: Path, output_dir: Path,
             raise NiceganError(f"{describe_os_error(e, 'cannot write a translation')}; "
                                f"{len(report.written)} image(s) were written before it") from None
         report.written.append(dst)
-    if not report.written:
-        raise NiceganError(f"no usable images in {input_path} ({len(report.skipped)} file(s) could not be used)")
-    if report.skipped:
-        log.warning("skipped %d of %d files that are not usable images", len(report.skipped),
-                    len(files) + len(not_files))
-    log_fits(report.fits, size)
-    return report
 
 
 def log_fits(fits: dict[str, int], size: int) -> None:
