@@ -69,7 +69,7 @@ def test_digits_evaluation_logs_label_preservation(monkeypatch: pytest.MonkeyPat
             return torch.zeros(1)
 
     monkeypatch.setattr("nicegan.evaluation.digits.adaptation_accuracy",
-                        lambda m: {"digits/adaptation_accuracy_b": 0.7})
+                        lambda m, **kw: {"digits/adaptation_accuracy_b": 0.7})
     values, _ = ev.run(Adapting(), {}, step=4)
     assert values["digits/adaptation_accuracy_b"] == 0.7 and values["digits/a2b_accuracy"] == 0.5
 

@@ -46,9 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Preset/file + --set + shortcut flags -> validated RunConfig."""
     from nicegan.config import given, resolve_config
-    from nicegan.data.digits import DIGITS
+    from nicegan.data.digits import is_digits
 
-    name = args.config or ("digits" if args.data == DIGITS else "nicegan-light")
+    name = args.config or ("digits" if is_digits(args.data or "") else "nicegan-light")
     shortcuts = {"data.root": args.data, "data.strict": True if args.strict else None, "train.max_steps":
                  args.max_steps, "train.seed": args.seed, "train.device": args.device, **fast_path_values(args)}
     return resolve_config(name, [*args.set, *given(shortcuts)])

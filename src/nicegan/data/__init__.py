@@ -1,7 +1,7 @@
 """Data pipeline: unpaired folders or ``builtin:`` datasets -> deterministic training stream and eval sets.
 
 A data root is either a folder with ``trainA/ trainB/ testA/ testB/`` (file names and formats free, nested folders
-allowed) or ``builtin:digits`` (:mod:`nicegan.data.digits`).
+allowed) or ``builtin:digits`` / ``builtin:digits-val`` (:mod:`nicegan.data.digits`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from nicegan.data.digits import BUILTIN_PREFIX, DIGITS, load_digits_pair
+from nicegan.data.digits import BUILTIN_PREFIX, DIGITS, load_builtin
 from nicegan.data.images import checked_image_files
 from nicegan.data.sources import ArraySource, FolderSource, ImageSource
 from nicegan.data.stream import StreamSampler, UnpairedStream
@@ -33,9 +33,7 @@ def open_domain(root: str, split: str, domain: str, strict: bool = False, cache_
         raise DataError("no dataset given: pass --data DIR (a folder with trainA/ trainB/ testA/ testB/) or "
                         "--data builtin:digits")
     if is_builtin(root):
-        if root != DIGITS:
-            raise DataError(f"unknown builtin dataset {root!r} (available: {DIGITS})")
-        return load_digits_pair().split(split, domain)
+        return load_builtin(root).split(split, domain)  # an unknown name is a one-line DataError
     base = Path(root).expanduser()
     if not base.is_dir():
         raise DataError(f"data folder not found: {base}" if not base.exists() else f"data path is not a folder: {base}")

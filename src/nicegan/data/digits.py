@@ -10,6 +10,11 @@ Both become 3-channel images. The CSV files are read directly (neither package i
 fixed: a stratified split drawn once with ``numpy.random.RandomState(0)``: A 4,000 / 1,000 (100 per class),
 B 80 % / 20 % per class (1,438 / 359). Labels are kept for label-preservation evaluation only; training never
 sees them. This is the same kind of task as CoGAN's and UNIT's MNIST <-> USPS.
+
+``builtin:digits-val`` is the tuning pair carved from the training data: its train split is builtin:digits' train
+split minus 10 % of each class of each domain (drawn once with ``numpy.random.RandomState(1)``), and its test split
+is that held-out part (A 3,600 / 400, B 1,295 / 143). Tuning on it never touches builtin:digits' test split, which
+the results tables and the demo report.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ from nicegan.errors import DataError
 
 BUILTIN_PREFIX = "builtin:"
 DIGITS = "builtin:digits"
+DIGITS_VAL = "builtin:digits-val"
+#: the builtin data roots, all with labels and :func:`load_builtin` splits
+BUILTIN_ROOTS = (DIGITS, DIGITS_VAL)
+VAL_FRACTION = 0.1
 SIZE = 32
 
 
@@ -96,3 +105,37 @@ def load_digits_pair() -> DigitsPair:
         train_b=ArraySource(b_img[b_tr], b_lab[b_tr], "optdigits_train_"),
         test_b=ArraySource(b_img[b_te], b_lab[b_te], "optdigits_test_"),
     )
+
+
+def _subset(src: ArraySource, idx: np.ndarray, prefix: str) -> ArraySource:
+    assert src.labels is not None
+    return ArraySource(src.images[idx], src.labels[idx], prefix)
+
+
+@lru_cache(maxsize=1)
+def load_digits_val_pair() -> DigitsPair:
+    """``builtin:digits-val``: builtin:digits' training splits, 10 % of each class held out as the test split."""
+    full = load_digits_pair()
+    rng = np.random.RandomState(1)
+    parts = {}
+    for dom, name in (("A", "mnist"), ("B", "optdigits")):
+        src = full.split("train", dom)
+        assert src.labels is not None
+        tr, va = _stratified_split(src.labels, VAL_FRACTION, rng)
+        parts[f"train_{dom.lower()}"] = _subset(src, tr, f"{name}_train_")
+        parts[f"test_{dom.lower()}"] = _subset(src, va, f"{name}_val_")
+    return DigitsPair(**parts)
+
+
+def is_digits(root: str) -> bool:
+    """Whether ``root`` names one of the labelled builtin digits pairs."""
+    return root in BUILTIN_ROOTS
+
+
+def load_builtin(root: str) -> DigitsPair:
+    """The splits of the builtin dataset ``root`` (``builtin:digits`` or ``builtin:digits-val``)."""
+    if root == DIGITS:
+        return load_digits_pair()
+    if root == DIGITS_VAL:
+        return load_digits_val_pair()
+    raise DataError(f"unknown builtin dataset {root!r} (available: {', '.join(BUILTIN_ROOTS)})")

@@ -4,8 +4,12 @@
   attention figures.
 * Latents: the two domains' latent codes (each from its own encoder) embedded with t-SNE (after PCA to 50 dimensions)
   and the squared MMD between the two code distributions: Gaussian kernel with the median-distance bandwidth, biased
-  (V-statistic) estimator, so it is >= 0 and exactly 0 for identical sets. As a scale, the same MMD between two
-  halves of domain A is reported too; a shared latent space shows a cross-domain MMD close to it.
+  (V-statistic) estimator, so it is >= 0 and exactly 0 for identical sets. As a scale, the same MMD (same
+  bandwidth) between two halves of each domain is reported too (alternate images, so on class-sorted data both
+  halves hold every class); a shared latent space shows a cross-domain MMD close to it. With labels (the builtin
+  digits) the t-SNE plot colours each point by its class and marks the domain by the marker's shape. The metric
+  ``latent_mmd`` (:func:`latent_mmd_metric`) reports the same numbers in ``nicegan evaluate``, periodic evaluation
+  and sweeps, on at most :data:`LATENT_IMAGES` test images per domain so that it costs seconds.
 * Interpolation: decode ``(1 - t) z1 + t z2`` for ``t`` in [0, 1] between two images' codes.
 """
 
@@ -13,14 +17,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 
+from nicegan.data import open_domain
+from nicegan.data.sources import ImageSource
 from nicegan.data.transforms import test_transform
 from nicegan.errors import NiceganError
+from nicegan.evaluation.registry import EvalContext, register_metric
 from nicegan.inference import translate_batches
 from nicegan.models.base import LatentModel, TranslationModel
 from nicegan.visual import grid, heatmap_images, save_png
@@ -85,6 +93,14 @@ def mmd2(x: np.ndarray, y: np.ndarray, bandwidth: float | None = None) -> tuple[
     return float(kxx + kyy - 2 * kxy), bandwidth
 
 
+def latent_mmd(codes_a: np.ndarray, codes_b: np.ndarray) -> dict[str, float]:
+    """MMD^2 between the domains' codes, and within each domain between its alternate halves (same bandwidth: the
+    median distance of the pooled codes)."""
+    ab, bw = mmd2(codes_a, codes_b)
+    within = {d: mmd2(c[0::2], c[1::2], bandwidth=bw)[0] for d, c in (("a", codes_a), ("b", codes_b))}
+    return {"mmd2_ab": ab, "mmd2_within_a": within["a"], "mmd2_within_b": within["b"], "bandwidth": bw}
+
+
 @dataclass
 class LatentReport:
     """t-SNE embedding (one 2-D point per image, A first) and MMD numbers of a latent-space analysis."""
@@ -95,28 +111,36 @@ class LatentReport:
     mmd2_ab: float
     mmd2_within_a: float
     bandwidth: float
+    mmd2_within_b: float = float("nan")
+    #: class of each point (A first), when the data has labels: the plot colours by it
+    labels: np.ndarray | None = None
 
 
-def latent_analysis(codes_a: np.ndarray, codes_b: np.ndarray, seed: int = 0) -> LatentReport:
-    """t-SNE of both domains' codes and the cross-domain vs within-domain MMD."""
+def latent_analysis(codes_a: np.ndarray, codes_b: np.ndarray, seed: int = 0,
+                    labels: np.ndarray | None = None) -> LatentReport:
+    """t-SNE of both domains' codes and the cross-domain vs within-domain MMD (``labels``: A's then B's)."""
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
     if len(codes_a) < 4 or len(codes_b) < 4:
         raise NiceganError("the latent analysis needs at least 4 images per domain")
     both = np.concatenate([codes_a, codes_b])
     k = min(50, both.shape[0] - 1, both.shape[1])
-    reduced = PCA(n_components=k, random_state=seed).fit_transform(both)
     perplexity = float(min(30, (len(both) - 1) / 3))
-    emb = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(reduced)
-    ab, bw = mmd2(codes_a, codes_b)
-    half = len(codes_a) // 2
-    within, _ = mmd2(codes_a[:half], codes_a[half:], bandwidth=bw)
-    return LatentReport(emb, len(codes_a), len(codes_b), ab, within, bw)
+    # one thread: the embedding no longer depends on the machine's core count, and a few hundred points take a
+    # second or two where OpenMP threads spinning on a busy machine took many times that
+    with threadpool_limits(limits=1):
+        reduced = PCA(n_components=k, random_state=seed).fit_transform(both)
+        emb = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(reduced)
+    m = latent_mmd(codes_a, codes_b)
+    return LatentReport(emb, len(codes_a), len(codes_b), m["mmd2_ab"], m["mmd2_within_a"], m["bandwidth"],
+                        m["mmd2_within_b"], None if labels is None else np.asarray(labels))
 
 
 def save_tsne_plot(report: LatentReport, path: Path, title: str = "") -> Path:
-    """Scatter plot of the t-SNE embedding, one colour per domain."""
+    """Scatter plot of the t-SNE embedding: one colour per domain, or with labels one colour per class and one
+    marker per domain (circles A, triangles B)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -124,11 +148,14 @@ def save_tsne_plot(report: LatentReport, path: Path, title: str = "") -> Path:
 
     fig, ax = plt.subplots(figsize=(6, 6), dpi=100)
     a, b = report.embedding[: report.n_a], report.embedding[report.n_a:]
-    ax.scatter(a[:, 0], a[:, 1], s=12, c="tab:blue", label=f"domain A ({report.n_a})")
-    ax.scatter(b[:, 0], b[:, 1], s=12, c="tab:orange", label=f"domain B ({report.n_b})")
+    if report.labels is None:
+        ax.scatter(a[:, 0], a[:, 1], s=12, c="tab:blue", label=f"domain A ({report.n_a})")
+        ax.scatter(b[:, 0], b[:, 1], s=12, c="tab:orange", label=f"domain B ({report.n_b})")
+        ax.legend()
+    else:
+        _class_scatter(ax, report)
     ax.set_title(title or f"latent codes (t-SNE)  MMD^2 A-B {report.mmd2_ab:.4f}, within A {report.mmd2_within_a:.4f}",
                  fontsize=9)
-    ax.legend()
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
@@ -137,6 +164,69 @@ def save_tsne_plot(report: LatentReport, path: Path, title: str = "") -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _class_scatter(ax: Any, report: LatentReport) -> None:
+    import matplotlib
+    from matplotlib.lines import Line2D
+
+    cmap = matplotlib.colormaps["tab10"]
+    labels = np.asarray(report.labels)
+    for dom, part, marker in (("A", slice(0, report.n_a), "o"), ("B", slice(report.n_a, None), "^")):
+        pts, lab = report.embedding[part], labels[part]
+        ax.scatter(pts[:, 0], pts[:, 1], s=14, c=cmap(lab % 10), marker=marker, alpha=0.8,
+                   edgecolors="none" if dom == "A" else "k", linewidths=0.3)
+    handles = [Line2D([], [], ls="", marker="s", color=cmap(c), label=str(c)) for c in range(10)]
+    handles += [Line2D([], [], ls="", marker="o", color="grey", label=f"A ({report.n_a})"),
+                Line2D([], [], ls="", marker="^", color="grey", markeredgecolor="k", label=f"B ({report.n_b})")]
+    ax.legend(handles=handles, fontsize=7, ncol=2, title="digit / domain", title_fontsize=7, loc="best")
+
+
+def spread(n_items: int, n: int) -> list[int]:
+    """``n`` indices evenly spread over ``range(n_items)`` (all of them if ``n >= n_items``): class-sorted splits
+    give every class its share."""
+    k = min(n, n_items)
+    return [round(i * (n_items - 1) / max(1, k - 1)) for i in range(k)]
+
+
+def domain_codes(model: TranslationModel, sources: dict[str, ImageSource], n: int, size: int,
+                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None]]:
+    """Latent codes of at most ``n`` images per domain (evenly spread) and their labels if the sources have any."""
+    codes, labels = {}, {}
+    for dom, src in sources.items():
+        pick = spread(len(src), n)
+        codes[dom] = encode_images(model, [src.load(i) for i in pick], dom.lower(), size)
+        labels[dom] = None if src.labels is None else np.asarray(src.labels)[pick]
+    return codes, labels
+
+
+#: images per domain the ``latent_mmd`` metric encodes, as ``nicegan latents`` does by default: a fraction of a
+#: second for encoders that are networks; CoGAN's codes are inversions (an optimisation per image), which costs
+#: about what translating 200 images costs it
+LATENT_IMAGES = 100
+
+
+def _has_both_latents(ctx: EvalContext) -> bool:
+    return isinstance(ctx.model, LatentModel) and set(getattr(ctx.model, "directions", ())) == {"a2b", "b2a"}
+
+
+@register_metric("latent_mmd", applies=_has_both_latents)
+def latent_mmd_metric(ctx: EvalContext) -> dict[str, float]:
+    """Latent MMD^2 between the two domains' codes and within each domain (alternate halves), on at most
+    :data:`LATENT_IMAGES` (or ``limit``) images per domain of the evaluated split; shared codes bring the first
+    close to the others. Empty when a domain has fewer than 2 images."""
+    n = min(LATENT_IMAGES, ctx.limit or LATENT_IMAGES)
+    sources = {d: open_domain(ctx.data_root, ctx.split, d, cache_dir=ctx.cache_dir) for d in "AB"}
+    model = ctx.model
+    was_training = model.training
+    try:
+        codes, _ = domain_codes(model, sources, n, model.cfg.img_size)
+    finally:
+        model.train(was_training)
+    if min(len(c) for c in codes.values()) < 2:  # no halves to compare: no numbers rather than a failed evaluation
+        return {}
+    m = latent_mmd(codes["A"], codes["B"])
+    return {f"latent/{k}": m[k] for k in ("mmd2_ab", "mmd2_within_a", "mmd2_within_b")}
 
 
 @torch.no_grad()
@@ -158,5 +248,22 @@ def interpolation_grid(model: TranslationModel, img1: Image.Image, img2: Image.I
     return grid([ends(other), ends(same)])
 
 
-__all__ = ["heatmap_grid", "encode_images", "mmd2", "latent_analysis", "save_tsne_plot", "interpolation_grid",
-           "save_png", "LatentReport"]
+@torch.no_grad()
+def style_interpolation_grid(model: TranslationModel, image: Image.Image, source: str, first: Tensor, second: Tensor,
+                             size: int, steps: int = 8) -> np.ndarray:
+    """One row: ``image`` (of domain ``source``), then its translations into the other domain with the style codes
+    ``(1 - t) first + t second`` for ``steps`` values of ``t`` in [0, 1] (multimodal models)."""
+    from nicegan.inference.styles import interpolate_codes, require_style_model
+
+    require_style_model(model, "style interpolation")
+    codes = interpolate_codes(first, second, steps)
+    x = _stack(model, [image], size)
+    direction = "a2b" if source == "a" else "b2a"
+    ((fake, _),) = translate_batches(model, [x.expand(steps, -1, -1, -1)], direction,
+                                     style=lambda start, n: codes[start:start + n])
+    return grid([torch.cat([x, fake.to(x.device)])])
+
+
+__all__ = ["heatmap_grid", "style_interpolation_grid",
+           "encode_images", "mmd2", "latent_mmd", "latent_analysis", "save_tsne_plot",
+           "interpolation_grid", "domain_codes", "save_png", "LatentReport"]

@@ -1,28 +1,38 @@
-"""Label-preservation accuracy on ``builtin:digits``: does a translation keep the digit?
+"""Label-preservation accuracy on the builtin digits pairs: does a translation keep the digit?
 
-A small CNN is trained on one domain's training split (labels are used here only, never by the translation models)
-and scores translations *into* that domain against the source images' labels. Next to it stands the accuracy of
-the same classifier on the untranslated source images: the domain-gap baseline a translation should beat.
+A small CNN per domain, trained once on that domain's ``builtin:digits`` training split (labels are used here only,
+never by the translation models), scores translations *into* its domain against the source images' labels. Next to
+it stands the accuracy of the same classifier on the untranslated source images: the domain-gap baseline a
+translation should beat.
 
 * ``a2b``: classifier trained on B (optdigits) scores A->B translations of A's test split with A's labels;
 * ``b2a``: classifier trained on A (MNIST) scores B->A translations of B's test split with B's labels.
 
-Classifier training is seeded inside ``torch.random.fork_rng`` so it never disturbs a training run's RNG, and the
-result is cached per process.
+The two classifiers ship with the package (``classifiers/digits_{a,b}.safetensors``, written by
+``scripts/train_digit_classifiers.py`` with :func:`train_classifier`, seed 0): training them at first use gave
+scores that moved with the machine's CPU and thread settings, so the same translations scored differently on two
+machines. Their SHA-256 is checked at load and a missing or damaged file is a one-line error, never a wrong score.
+:data:`CLASSIFIER_TEST_ACCURACY` records their accuracy on each domain's test split: the ceiling a translation can
+reach. On ``builtin:digits-val`` the "test" split is the held-out part of the training data (tuning never sees the
+real test split); the classifiers are the same.
 """
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nicegan.data.digits import DIGITS, DigitsPair, load_digits_pair
-from nicegan.data.sources import ArraySource
+from nicegan.data.digits import DigitsPair, is_digits, load_builtin, load_digits_pair
+from nicegan.data.sources import ArraySource, spread_indices
 from nicegan.data.transforms import test_transform
+from nicegan.errors import NiceganError
 from nicegan.evaluation.registry import EvalContext, register_metric
 from nicegan.inference import translate_batches
 from nicegan.models.base import ClassifierModel, TranslationModel
@@ -84,77 +94,180 @@ def train_classifier(images: Tensor, labels: np.ndarray, seed: int = 0, epochs: 
 
 
 @torch.no_grad()
+def predict(clf: DigitClassifier, images: Tensor, batch: int = 500) -> np.ndarray:
+    """Predicted class of each image (int64 array)."""
+    clf = clf.to("cpu").eval()
+    return torch.cat([clf(images[k:k + batch].float().cpu()).argmax(1) for k in range(0, len(images), batch)]).numpy()
+
+
 def accuracy(clf: DigitClassifier, images: Tensor, labels: np.ndarray, batch: int = 500) -> float:
     """Fraction of ``images`` classified as ``labels``."""
-    clf = clf.to("cpu").eval()
-    pred = torch.cat([clf(images[k:k + batch].float().cpu()).argmax(1) for k in range(0, len(images), batch)])
-    return float((pred.numpy() == np.asarray(labels)).mean())
+    return float((predict(clf, images, batch) == np.asarray(labels)).mean())
+
+
+CLASSIFIER_DIR = Path(__file__).parent / "classifiers"
+#: SHA-256 of the shipped classifier weights (scripts/train_digit_classifiers.py prints these lines)
+CLASSIFIER_SHA256 = {
+    "A": "b16bfccbae2cbb4d3e9e87326d78a6152b0a86634deb81ec0dd418af1b65b4f2",
+    "B": "0ffde9339b88720e58ab8ed6b1d3e45285d92d8e86231c18b2b92c756b5a8229",
+}
+#: accuracy of the shipped classifiers on builtin:digits' test split of their own domain (A: 1,000, B: 359 images)
+CLASSIFIER_TEST_ACCURACY = {"A": 0.966, "B": 0.9693593314763231}  # 966 / 1000, 348 / 359
+
+
+def classifier_file(domain: str) -> Path:
+    """Where the shipped classifier of ``domain`` ("A" or "B") lies."""
+    return CLASSIFIER_DIR / f"digits_{domain.lower()}.safetensors"
+
+
+def load_classifier(path: Path, sha256: str) -> DigitClassifier:
+    """A :class:`DigitClassifier` from a safetensors file whose SHA-256 must be ``sha256`` (one-line error if not)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_safetensors
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise NiceganError(f"the digit classifier {path} cannot be read ({e.strerror or e}); reinstall nicegan") from e
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:  # the bytes checked are the bytes parsed: nothing can change in between
+        raise NiceganError(f"the digit classifier {path} is damaged (SHA-256 {digest[:12]}..., expected "
+                           f"{sha256[:12]}...); reinstall nicegan")
+    clf = DigitClassifier()
+    try:
+        clf.load_state_dict(load_safetensors(data))
+    except (SafetensorError, RuntimeError) as e:
+        raise NiceganError(f"the digit classifier {path} does not fit this version's classifier; reinstall "
+                           f"nicegan") from e
+    return clf.eval()
 
 
 @lru_cache(maxsize=2)
 def digit_classifier(domain: str) -> DigitClassifier:
-    """The classifier of ``domain`` ("A" or "B"), trained on its training split (cached per process)."""
-    pair = load_digits_pair()
-    src = pair.split("train", domain)
-    return train_classifier(source_tensor(src), src.labels)
+    """The shipped classifier of ``domain`` ("A" or "B"), checked against its SHA-256 (cached per process)."""
+    return load_classifier(classifier_file(domain), CLASSIFIER_SHA256[domain])
 
 
-def translate_all(model: TranslationModel, images: Tensor, direction: str, batch: int = 200) -> Tensor:
-    """Translate a stack of images in batches on the model's device; returns CPU tensors in [-1, 1]."""
-    return torch.cat([y.float().cpu() for y, _ in translate_batches(model, images.split(batch), direction)])
+def translate_all(model: TranslationModel, images: Tensor, direction: str, batch: int = 200,
+                  style_seed: int = 0) -> Tensor:
+    """Translate a stack of images in batches on the model's device; returns CPU tensors in [-1, 1]. Multimodal
+    models translate image i with style code i of ``style_seed`` (one seeded random style per image)."""
+    from nicegan.inference.styles import seeded_style_fn
+    from nicegan.models.base import StyleModel
+
+    style = seeded_style_fn(model, style_seed) if isinstance(model, StyleModel) else None
+    batches = translate_batches(model, images.split(batch), direction, style=style)
+    return torch.cat([y.float().cpu() for y, _ in batches])
 
 
 def _on_digits(ctx: EvalContext) -> bool:
-    return ctx.data_root == DIGITS
+    return is_digits(ctx.data_root)
 
 
 @register_metric("label_preservation", applies=_on_digits)
 def label_preservation_metric(ctx: EvalContext) -> dict[str, float]:
     """Label preservation of the translations on the digits test splits, with the untranslated baselines (only
     the evaluated directions, and at most ``limit`` images each, spread over the split)."""
-    return label_preservation(ctx.model, directions=ctx.directions, limit=ctx.limit)
+    return label_preservation(ctx.model, pair=load_builtin(ctx.data_root), directions=ctx.directions, limit=ctx.limit)
 
 
 @register_metric("adaptation_accuracy", applies=lambda ctx: _on_digits(ctx) and isinstance(ctx.model, ClassifierModel))
 def adaptation_accuracy_metric(ctx: EvalContext) -> dict[str, float]:
     """Domain adaptation: accuracy of the model's own classifier on both digits test splits."""
-    return adaptation_accuracy(ctx.model)
+    return adaptation_accuracy(ctx.model, pair=load_builtin(ctx.data_root))
 
 
-def label_preservation(model: TranslationModel, pair: DigitsPair | None = None,
-                       directions: tuple[str, ...] = ("a2b", "b2a"), limit: int | None = None) -> dict[str, float]:
-    """Accuracies of translations and untranslated baselines on the digits test splits (see module docstring);
-    ``limit`` scores at most that many test images per direction, evenly spread (the splits are class-sorted)."""
+DIRECTIONS = (("a2b", "A", "B"), ("b2a", "B", "A"))
+
+
+@dataclass
+class DirectionScores:
+    """One direction's classifier verdicts: the source labels and the predicted class of each translation and of
+    each untranslated source image (by the target domain's classifier)."""
+
+    direction: str
+    labels: np.ndarray
+    translated: np.ndarray
+    untranslated: np.ndarray
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.translated == self.labels).mean())
+
+    @property
+    def baseline(self) -> float:
+        return float((self.untranslated == self.labels).mean())
+
+    def confusion(self, untranslated: bool = False) -> np.ndarray:
+        """10 x 10 counts: row = true digit, column = the classifier's verdict."""
+        pred = self.untranslated if untranslated else self.translated
+        return np.bincount(self.labels * 10 + pred, minlength=100).reshape(10, 10)
+
+    def per_class(self, untranslated: bool = False) -> np.ndarray:
+        """Accuracy for each true digit 0-9 (NaN for a digit absent from the scored images)."""
+        cm = self.confusion(untranslated)
+        total = cm.sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0, np.diag(cm) / np.maximum(total, 1), np.nan)
+
+    def to_dict(self) -> dict[str, list]:
+        """Per-class accuracies and confusion matrices as JSON-ready lists."""
+        nan_none = lambda a: [None if np.isnan(v) else round(float(v), 4) for v in a]
+        return {"per_class_accuracy": nan_none(self.per_class()), "per_class_baseline": nan_none(self.per_class(True)),
+                "confusion": self.confusion().tolist(), "baseline_confusion": self.confusion(True).tolist(),
+                "count": np.bincount(self.labels, minlength=10).tolist()}
+
+
+def score_directions(model: TranslationModel, pair: DigitsPair | None = None,
+                     directions: tuple[str, ...] = ("a2b", "b2a"), limit: int | None = None,
+                     ) -> dict[str, DirectionScores]:
+    """Translate each direction's test split (at most ``limit`` images, evenly spread: A's split is class-sorted)
+    and let the target domain's classifier judge the translations and the untranslated sources."""
     pair = pair or load_digits_pair()
     size = model.cfg.img_size
-    clf = {d: digit_classifier(d) for d in "AB"}
-    out: dict[str, float] = {}
-    for direction, src_dom, dst_dom in (("a2b", "A", "B"), ("b2a", "B", "A")):
+    out = {}
+    for direction, src_dom, dst_dom in DIRECTIONS:
         if direction not in directions:
             continue
         src = pair.split("test", src_dom)
-        x, labels = source_tensor(src, size), src.labels
+        x, labels = source_tensor(src, size), np.asarray(src.labels)
         if limit is not None and limit < len(x):
-            pick = torch.linspace(0, len(x) - 1, limit).round().long()
-            x, labels = x[pick], labels[pick.numpy()]
+            pick = spread_indices(len(x), limit)
+            x, labels = x[pick], labels[pick]
         fake = translate_all(model, x, direction)
         if fake.shape[-1] != 32:
             fake = F.interpolate(fake, size=(32, 32), mode="bilinear", align_corners=False)
             x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
-        out[f"digits/{direction}_accuracy"] = accuracy(clf[dst_dom], fake, labels)
-        out[f"digits/{direction}_baseline"] = accuracy(clf[dst_dom], x, labels)
-    for d in "AB":
-        test = pair.split("test", d)
-        out[f"digits/classifier_{d.lower()}_test_accuracy"] = accuracy(clf[d], source_tensor(test), test.labels)
+        clf = digit_classifier(dst_dom)
+        out[direction] = DirectionScores(direction, labels, predict(clf, fake), predict(clf, x))
     return out
+
+
+def accuracies(scores: dict[str, DirectionScores]) -> dict[str, float]:
+    """The ``label_preservation`` metric's outputs from :func:`score_directions`' verdicts."""
+    out: dict[str, float] = {}
+    for direction, sc in scores.items():
+        out[f"digits/{direction}_accuracy"] = sc.accuracy
+        out[f"digits/{direction}_baseline"] = sc.baseline
+    for d in "AB":
+        out[f"digits/classifier_{d.lower()}_test_accuracy"] = CLASSIFIER_TEST_ACCURACY[d]
+    return out
+
+
+def label_preservation(model: TranslationModel, pair: DigitsPair | None = None,
+                       directions: tuple[str, ...] = ("a2b", "b2a"), limit: int | None = None) -> dict[str, float]:
+    """Accuracies of translations and untranslated baselines on the digits test splits (see module docstring),
+    with the classifiers' own test accuracies; ``limit`` scores at most that many test images per direction.
+    Per-class accuracies and confusion matrices: :func:`score_directions`."""
+    return accuracies(score_directions(model, pair, directions, limit))
 
 
 @torch.no_grad()
 def adaptation_accuracy(model: TranslationModel, pair: DigitsPair | None = None) -> dict[str, float]:
     """Domain adaptation: accuracy of the model's own classifier (trained on labelled A only) on both test splits.
 
-    Only for models with the classifier capability (CoGAN's head on the shared discriminator layers, UNIT's on the
-    shared latent code, in their domain-adaptation modes); empty otherwise.
+    Only for models with the classifier capability (the heads on the shared discriminator layers of CoGAN's and
+    UNIT's domain-adaptation modes, read through each domain's own first layer); empty otherwise.
     """
     if not isinstance(model, ClassifierModel):
         return {}
