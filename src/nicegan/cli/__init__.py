@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         resume,
         serve,
         study,
+        sweep,
         train,
         translate,
     )
@@ -65,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nicegan {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (train, resume, translate, export, demo, import_official, metrics, analysis, models, data, serve,
-                   study):
+    for module in (train, resume, translate, export, demo, sweep, import_official, metrics, analysis, models, data,
+                   serve, study):
         module.add_parser(sub)
     return parser
 

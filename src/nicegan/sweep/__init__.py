@@ -1,0 +1,13 @@
+"""``nicegan sweep``: a grid of runs (variants x seeds) on one dataset with a step budget, each evaluated at fixed
+steps, resumable, run in this process, in parallel local processes or on a Slurm cluster (submitit), and
+aggregated into tables (mean, std, 95 % t-interval over seeds) and plots.
+
+Modules: :mod:`~nicegan.sweep.spec` (the sweep file), :mod:`~nicegan.sweep.jobs` (one run as a picklable job),
+:mod:`~nicegan.sweep.executors` (inline / local / slurm), :mod:`~nicegan.sweep.runner` (planning, resuming,
+progress), :mod:`~nicegan.sweep.report` (results.csv / .json / .md and plots).
+"""
+
+from nicegan.sweep.runner import SweepResult, plan, report, run_sweep
+from nicegan.sweep.spec import Sweep, Variant, load_sweep, parse_sweep
+
+__all__ = ["Sweep", "SweepResult", "Variant", "load_sweep", "parse_sweep", "plan", "report", "run_sweep"]
