@@ -17,7 +17,7 @@ once per model with torch.utils.flop_counter; % peak is against a matmul measure
   bf16                 torch.autocast bf16 (the loop's train.amp=bf16), TF32 off
   bf16_channels_last   bf16 + NHWC nets and inputs (train.channels_last)
   bf16_fused_adam      bf16 + fused Adam kernels (train.fused_adam)
-  bf16_checkpointing   bf16 + activation checkpointing: no such option in nicegan yet, the row says so
+  bf16_checkpointing   bf16 + activation checkpointing of the nets' blocks (train.checkpoint_activations)
   bf16_compile         bf16 + torch.compile of every net (train.compile); run last, after a time check
 
 Translation rows: the light model's batched a2b translation under inference_mode (network only), fp32 and bf16,
@@ -45,6 +45,7 @@ from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
 from nicegan.config import TrainConfig
+from nicegan.layers.recompute import checkpoint_blocks
 from nicegan.models.nicegan import NiceGAN, NiceGANConfig
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step
@@ -84,9 +85,7 @@ VARIANTS = (
     Variant("bf16", amp=BF16),
     Variant("bf16_channels_last", amp=BF16, channels_last=True, base="bf16"),
     Variant("bf16_fused_adam", amp=BF16, fused_adam=True, base="bf16"),
-    # When nicegan gains the option: prepare=lambda model: <switch it on>, and drop not_implemented.
-    Variant("bf16_checkpointing", amp=BF16, base="bf16",
-            not_implemented="not implemented: nicegan has no activation-checkpointing option yet"),
+    Variant("bf16_checkpointing", amp=BF16, base="bf16", prepare=lambda model: checkpoint_blocks(model.nets)),
     Variant("bf16_compile", amp=BF16, compile=True, base="bf16"),
 )
 FIGURES = ("s_per_iter", "peak_gib", "gflop_per_iter", "pct_of_peak")  # null in a row without figures

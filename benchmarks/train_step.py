@@ -8,6 +8,8 @@ Variants, in this order, in the same process:
   official          benchmarks/official_nicegan.py, glibc's default allocator (how the official code runs)
   official+malloc   the same after nicegan.runtime.tune_malloc() (the allocator setting alone)
   ours              nicegan's default training path (the one the golden test checks), allocator tuned, as the CLI
+  ours_ckpt         ours with activation checkpointing (--checkpoint-activations), same allocator; its gradients are
+                    bitwise those of ours (tests/test_memory.py)
 Every variant starts from the same weights and inputs; the first iteration's losses of official and ours are
 compared. Peak memory = peak resident set size during the variant (Linux VmHWM, reset between variants).
 FLOPs are counted with torch.utils.flop_counter for one iteration; the peak is a measured 2048^2 fp32 matmul.
@@ -27,6 +29,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from nicegan.config import TrainConfig
+from nicegan.layers.recompute import checkpoint_blocks
 from nicegan.models.nicegan import NiceGAN, NiceGANConfig
 from nicegan.runtime import tune_malloc
 from nicegan.training.optim import build_optimizers
@@ -57,9 +60,11 @@ def rss_peak_gib() -> float:
 class Ours:
     """nicegan's default path: phases with frozen other nets, no_grad generators in D, head-less real encoding."""
 
-    def __init__(self, cfg: NiceGANConfig) -> None:
+    def __init__(self, cfg: NiceGANConfig, checkpointing: bool = False) -> None:
         self.model = NiceGAN(cfg)
         self.optimizers = build_optimizers(self.model, TrainConfig())
+        if checkpointing:  # what train.checkpoint_activations does in the loop
+            checkpoint_blocks(self.model.nets)
 
     def iteration(self, a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
         logs = train_step(self.model, self.optimizers, {"a": a, "b": b})  # the loop's own step function
@@ -68,8 +73,8 @@ class Ours:
 
 def build(variant: str, cfg: NiceGANConfig, seed: int):
     torch.manual_seed(seed)  # official construction order: both draw the same initial weights
-    if variant == "ours":
-        return Ours(cfg)
+    if variant in ("ours", "ours_ckpt"):
+        return Ours(cfg, checkpointing=variant == "ours_ckpt")
     return OfficialNiceGAN(cfg.img_size, cfg.ch, cfg.n_res, cfg.n_dis, cfg.light)
 
 
@@ -109,6 +114,8 @@ def compare(args: argparse.Namespace) -> None:
     tune_malloc()
     rows.append(run_variant("official+malloc", cfg, args.batch_size, args.steps, args.warmup))
     rows.append(run_variant("ours", cfg, args.batch_size, args.steps, args.warmup))
+    if not args.no_ckpt:
+        rows.append(run_variant("ours_ckpt", cfg, args.batch_size, args.steps, args.warmup))
     base = rows[0]
     print(f"{'variant':<17}{'s/iter':>9}{'min':>8}{'speed-up':>10}{'peak GiB':>10}{'mem ratio':>10}{'GFLOP/it':>10}"
           f"{'GFLOP/s':>9}{'% peak':>8}")
@@ -117,7 +124,7 @@ def compare(args: argparse.Namespace) -> None:
         print(f"{r['variant']:<17}{r['mean']:>9.2f}{r['min']:>8.2f}{base['mean'] / r['mean']:>9.2f}x"
               f"{r['peak_gib']:>10.2f}{r['peak_gib'] / base['peak_gib']:>10.2f}{r['gflop']:>10.1f}{rate:>9.1f}"
               f"{100 * rate / peak:>7.0f}%")
-    (d0, g0), (d1, g1) = base["first_losses"], rows[-1]["first_losses"]
+    (d0, g0), (d1, g1) = base["first_losses"], next(r for r in rows if r["variant"] == "ours")["first_losses"]
     print(f"first-iteration losses, official vs ours: D {d0:.6f} vs {d1:.6f}, G {g0:.6f} vs {g1:.6f}")
     if args.json:
         emit("train_step", {r["variant"]: _figures(r, peak) for r in rows}, peaks,
@@ -162,6 +169,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--sweep", action="store_true", help="scaling table of ours over image and batch sizes")
+    p.add_argument("--no-ckpt", action="store_true", help="leave out the activation-checkpointing variant")
     add_json_flag(p)
     args = p.parse_args()
     sweep(args) if args.sweep else compare(args)

@@ -17,12 +17,15 @@ CASES = {
     "inception_features.py": ["--images", "2", "--batch-size", "2"],
     "ddp_step.py": ["--img-size", "64", "--steps", "6", "--ch", "4"],
     "gpu_suite.py": ["--tiny", "--device", "cpu"],
+    "fast_paths.py": ["--img-size", "64", "--ch", "4", "--n-res", "1", "--rounds", "1", "--warmup", "1",
+                      "--no-compile"],
 }
 SUITE_ROWS = {f"{model}_{variant}" for model in ("light", "full")
               for variant in ("fp32", "tf32", "bf16", "bf16_channels_last", "bf16_fused_adam", "bf16_checkpointing",
                               "bf16_compile")} | {"translate_light_fp32", "translate_light_bf16"}
-EXPECTED = {"train_step.py": {"official", "official+malloc", "ours"},
-            "translate.py": {"official", "ours", "ours_channels_last", "onnxruntime"}, "gpu_suite.py": SUITE_ROWS}
+EXPECTED = {"train_step.py": {"official", "official+malloc", "ours", "ours_ckpt"},
+            "translate.py": {"official", "ours", "ours_channels_last", "onnxruntime"}, "gpu_suite.py": SUITE_ROWS,
+            "fast_paths.py": {"ours", "ours_channels_last", "ours_fused_adam", "ours_ckpt"}}
 
 
 @pytest.mark.slow
@@ -55,8 +58,6 @@ def check_gpu_suite(out: dict) -> None:
     status = {name: r["status"] for name, r in rows.items()}
     for model in ("light", "full"):
         assert status.pop(f"{model}_tf32") == "skipped" and "CUDA" in rows[f"{model}_tf32"]["note"]
-        assert status.pop(f"{model}_bf16_checkpointing") == "not implemented"
-        assert rows[f"{model}_bf16_checkpointing"]["s_per_iter"] is None
         assert rows[f"{model}_bf16_compile"]["compile_s"] >= 0
     assert set(status.values()) == {"ok"}, {n: rows[n]["note"] for n, s in status.items() if s != "ok"}
     for name in status:
@@ -77,7 +78,7 @@ def test_gpu_suite_budget_and_missing_gpu(monkeypatch: pytest.MonkeyPatch, capsy
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(out["variants"]) == SUITE_ROWS
     skipped = {n for n, r in out["variants"].items() if r["status"] == "skipped" and "budget" in r["note"]}
-    assert skipped == {n for n in SUITE_ROWS if "checkpointing" not in n and "tf32" not in n}
+    assert skipped == {n for n in SUITE_ROWS if "tf32" not in n}
     assert out["loss_tracking"]["status"] == "skipped"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SystemExit, match=r"^gpu_suite: error: --device cuda asked for, but .* no CUDA GPU"):

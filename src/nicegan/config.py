@@ -64,8 +64,11 @@ class TrainConfig:
     lr: float = 1e-4
     betas: tuple[float, float] = (0.5, 0.999)
     weight_decay: float = 1e-4  # Adam's coupled L2, as in the official code
-    lr_decay: Literal["linear", "none"] = "linear"  # linear decay to 0 from decay_start * max_steps
+    lr_decay: Literal["linear", "none", "step"] = "linear"  # linear decay to 0 from decay_start * max_steps; step:
+    # times decay_gamma every decay_every steps (MUNIT's StepLR)
     decay_start: float = 0.5
+    decay_every: int = 0
+    decay_gamma: float = 0.5
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     log_every: int = 50
@@ -82,6 +85,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile every net (slow first steps, then faster on GPU)
     fused_adam: bool = False  # fused Adam kernels
     cudnn_benchmark: bool = False  # let cuDNN pick the fastest convolution algorithms (GPU)
+    # Memory on demand: recompute the networks' block activations in the backward pass instead of keeping them
+    # (bit-identical gradients; less peak memory for more time)
+    checkpoint_activations: bool = False
 
     def validate(self) -> None:
         for key in ("max_steps", "batch_size"):
@@ -100,6 +106,10 @@ class TrainConfig:
             raise ConfigError(f"train.betas must lie in [0, 1), got {list(self.betas)}")
         if not 0.0 <= self.decay_start <= 1.0:
             raise ConfigError(f"train.decay_start must lie in [0, 1], got {self.decay_start}")
+        if self.lr_decay == "step" and self.decay_every < 1:
+            raise ConfigError(f"train.lr_decay step needs train.decay_every >= 1 (steps), got {self.decay_every}")
+        if not 0.0 < self.decay_gamma <= 1.0:
+            raise ConfigError(f"train.decay_gamma must lie in (0, 1], got {self.decay_gamma}")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N, got {_show(self.device)}")
 

@@ -87,11 +87,13 @@ def add_progress(p: argparse.ArgumentParser) -> None:
                    help="plain log lines instead of a progress bar")
 
 
-FAST_PATH_FLAGS = ("amp", "channels_last", "compile", "fused_adam", "cudnn_benchmark")
+FAST_PATH_FLAGS = ("amp", "channels_last", "compile", "fused_adam", "cudnn_benchmark", "checkpoint_activations")
+
 
 
 def add_fast_paths(p: argparse.ArgumentParser) -> None:
-    """Opt-in speed flags (shortcuts for train.amp etc.; off by default, so default runs reproduce official floats)."""
+    """Opt-in speed flags (shortcuts for train.amp etc.; off by default, so default runs reproduce official floats)
+    and the memory option ``--checkpoint-activations``."""
     g = p.add_argument_group("fast paths (opt-in)")
     g.add_argument("--amp", choices=["none", "bf16", "fp16"], help="mixed-precision autocast (fp16 adds gradient "
                    "scaling)")
@@ -99,10 +101,14 @@ def add_fast_paths(p: argparse.ArgumentParser) -> None:
     g.add_argument("--compile", action="store_const", const=True, help="torch.compile every network")
     g.add_argument("--fused-adam", action="store_const", const=True, help="fused Adam kernels")
     g.add_argument("--cudnn-benchmark", action="store_const", const=True, help="cuDNN autotuning (GPU)")
+    m = p.add_argument_group("memory (opt-in)")
+    m.add_argument("--checkpoint-activations", action="store_const", const=True,
+                   help="recompute the networks' block activations in the backward pass instead of keeping them: "
+                   "the same gradients bit for bit, a lower memory peak, slower steps (README: measured figures)")
 
 
 def fast_path_values(args: argparse.Namespace) -> dict[str, Any]:
-    """The fast-path flags given on the command line, as ``train.*`` config values."""
+    """The fast-path and memory flags given on the command line, as ``train.*`` config values."""
     return {f"train.{k}": getattr(args, k) for k in FAST_PATH_FLAGS if getattr(args, k, None) is not None}
 
 

@@ -13,18 +13,50 @@ discriminator heads on real images in the generator step yet keeps ``u``/``v`` i
 Memory: the classic hook leaves every call's ``W / sigma`` in the autograd graph (the convolution saves its weight),
 so a discriminator called four times before one backward holds four copies of its weights, most of NICE-GAN's
 activation memory. Here the convolution saves a recipe instead (``weight_orig``, ``sigma``) and the backward
-recomputes ``weight_orig / sigma``: the same division of the same values, so gradients are bitwise unchanged.
+recomputes ``weight_orig / sigma``: the same division of the same values, so gradients are bitwise unchanged. The
+division's backward (:class:`_Normalize`) computes autograd's own formulas with the same operations, in an order that
+holds one weight-sized temporary instead of three (the backward of the big head layers was the step's memory peak).
+Under activation checkpointing (:mod:`nicegan.layers.recompute`) a recomputed forward reuses the forward's ``u``/``v``
+instead of iterating again.
 """
 
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nicegan.layers.recompute import in_checkpointed_block, recorded_vectors
+
 _EPS = 1e-12
+
+
+class _Normalize(torch.autograd.Function):
+    """``weight_orig / sigma`` (``sigma`` a 0-dim tensor) with the gradients of autograd's ``DivBackward0``, bit for
+    bit: ``grad / sigma`` and ``-(grad * ((weight_orig / sigma) / sigma)).sum()``, where negating before or after
+    the product and the sum gives the same bits. The sigma term is computed first, in place in one temporary that is
+    freed before the weight's gradient is allocated."""
+
+    @staticmethod
+    def forward(ctx: Any, orig: Tensor, sigma: Tensor) -> Tensor:
+        ctx.save_for_backward(orig, sigma)
+        return orig / sigma
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        orig, sigma = ctx.saved_tensors
+        grad_sigma = grad_orig = None
+        if ctx.needs_input_grad[1]:
+            t = orig / sigma
+            t.div_(sigma).mul_(grad)
+            grad_sigma = t.sum().neg_()
+            del t
+        if ctx.needs_input_grad[0]:
+            grad_orig = grad / sigma
+        return grad_orig, grad_sigma
 
 
 class SpectralNormMixin(nn.Module):
@@ -72,10 +104,12 @@ class SpectralNormMixin(nn.Module):
         no_autocast = torch.autocast(dev, enabled=False) if dev in ("cpu", "cuda") else contextlib.nullcontext()
         with no_autocast:
             if self.training:
-                u, v = self._iterate()
+                u, v = recorded_vectors(self, self._iterate)  # a checkpoint's recomputation does not iterate again
             else:
                 u, v = self.weight_u.clone(), self.weight_v.clone()
             sigma = torch.dot(u, torch.mv(self._weight_mat(), v))
+            if torch.is_grad_enabled() and not torch.compiler.is_compiling():
+                return _Normalize.apply(self.weight_orig, sigma), sigma
             return self.weight_orig / sigma, sigma
 
     def _recomputing(self, weight: Tensor, sigma: Tensor) -> contextlib.AbstractContextManager:
@@ -84,8 +118,8 @@ class SpectralNormMixin(nn.Module):
         Other saved tensors (the input) are kept as they are, with autograd's in-place modification check redone
         by hand, since tensors that pass through pack hooks lose it.
         """
-        if not torch.is_grad_enabled() or torch.compiler.is_compiling():
-            return contextlib.nullcontext()
+        if not torch.is_grad_enabled() or torch.compiler.is_compiling() or in_checkpointed_block():
+            return contextlib.nullcontext()  # (a checkpointed block recomputes all its saved tensors anyway)
         orig, sigma = self.weight_orig, sigma.detach()
         # Only the weight's identity: autograd keeps the pack hook alive with the graph, so a closure over the
         # tensor itself would keep the very copy this avoids.

@@ -6,7 +6,8 @@ The run's state is one :class:`~nicegan.checkpoint.Checkpoint` (``Trainer.state_
 are seeded and, on CPU, bit-for-bit repeatable, including across a stop and resume.
 
 Opt-in fast paths (``train.*``): ``amp`` bf16/fp16 autocast (fp16 with a gradient scaler per phase),
-``channels_last``, ``compile`` (``torch.compile`` of every net), ``fused_adam``, ``cudnn_benchmark``. Multi-process
+``channels_last``, ``compile`` (``torch.compile`` of every net), ``fused_adam``, ``cudnn_benchmark``; and
+``checkpoint_activations`` (memory on demand: :mod:`nicegan.layers.recompute`). Multi-process
 training under torchrun: :mod:`nicegan.training.distributed`.
 """
 
@@ -33,6 +34,7 @@ from nicegan.data.sources import ImageSource
 from nicegan.data.transforms import test_transform
 from nicegan.errors import CheckpointError, ConfigError, NiceganError, TrainingDiverged
 from nicegan.files import describe_os_error, writable_dir
+from nicegan.layers.recompute import checkpoint_blocks
 from nicegan.models import create_model
 from nicegan.models.base import ClassifierModel
 from nicegan.progress import hms, reporter, use_bar
@@ -134,6 +136,8 @@ class Trainer:
             D.broadcast_module(self.model)
             if self.dist.active:  # each rank its own stream of training randomness (noise, pools)
                 seed_everything(tc.seed * self.dist.world + self.dist.rank)
+        if tc.checkpoint_activations:  # memory on demand (nicegan.layers.recompute); gradients bit for bit the same
+            checkpoint_blocks(self.model.nets)
         if tc.compile:
             for net in self.model.nets.values():
                 net.compile()
