@@ -277,10 +277,21 @@ def list_presets() -> list[str]:
     return preset_names()
 
 
-def _load_yaml_text(text: str, where: str) -> dict[str, Any]:
-    if len(text) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{where} is {len(text):,} characters long; a config file may have at most "
-                          f"{MAX_CONFIG_BYTES:,}")
+def read_user_text(path: Path, what: str, max_chars: int) -> str:
+    """At most ``max_chars + 1`` characters of a small user file (a config or sweep file: the caller refuses a
+    longer one), with one-line ConfigErrors for entries that are not readable files."""
+    problem = entry_problem(path)
+    if problem is not None:
+        raise ConfigError(f"cannot read {what} {path}: {problem}")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read(max_chars + 1)
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {what} {path}: {e}") from None
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """YAML text to plain data, with one-line ConfigErrors for bad YAML and for structures too deep or too large."""
     try:
         d = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -288,6 +299,14 @@ def _load_yaml_text(text: str, where: str) -> dict[str, Any]:
     except RecursionError:
         raise ConfigError(f"{where} is nested too deeply") from None
     check_bounded(d, where)
+    return d
+
+
+def _load_yaml_text(text: str, where: str) -> dict[str, Any]:
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{where} is {len(text):,} characters long; a config file may have at most "
+                          f"{MAX_CONFIG_BYTES:,}")
+    d = parse_yaml(text, where)
     if d is None:
         return {}
     if not isinstance(d, dict):
@@ -308,15 +327,7 @@ def load_config_dict(name_or_path: str, _depth: int = 0) -> dict[str, Any]:
         if not path.exists() and not path.is_symlink():
             raise ConfigError(f"no preset or config file named {_show(name_or_path)} "
                               f"(presets: {', '.join(list_presets())})")
-        problem = entry_problem(path)
-        if problem is not None:
-            raise ConfigError(f"cannot read config file {path}: {problem}")
-        try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read(MAX_CONFIG_BYTES + 1)
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read config file {path}: {e}") from None
-        d = _load_yaml_text(text, f"config file {path}")
+        d = _load_yaml_text(read_user_text(path, "config file", MAX_CONFIG_BYTES), f"config file {path}")
         where = path.parent
     base = d.pop("base", None)
     if base is None:

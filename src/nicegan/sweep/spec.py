@@ -31,8 +31,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nicegan.errors import ConfigError
 
 SWEEP_KEYS = ("name", "description", "data", "steps", "eval_steps", "seeds", "metrics", "eval_limit", "set", "grid",
@@ -301,7 +299,6 @@ def parse_sweep(d: Any, where: str, default_name: str = "sweep", folder: Path | 
 
 def load_sweep(name_or_path: str) -> Sweep:
     """Parse a shipped sweep (by name, see :func:`nicegan.sweeps.sweep_names`) or a sweep YAML file."""
-    from nicegan.files import entry_problem
     from nicegan.sweeps import shipped_sweep, sweep_names
 
     shipped = shipped_sweep(name_or_path)
@@ -312,22 +309,14 @@ def load_sweep(name_or_path: str) -> Sweep:
         if not path.exists() and not path.is_symlink():
             raise ConfigError(f"no shipped sweep or sweep file named {name_or_path!r} "
                               f"(shipped: {', '.join(sweep_names())})")
-        problem = entry_problem(path)
-        if problem is not None:
-            raise ConfigError(f"cannot read sweep file {path}: {problem}")
-        try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read(MAX_SWEEP_BYTES + 1)
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read sweep file {path}: {e}") from None
+        from nicegan.config import read_user_text
+
+        text = read_user_text(path, "sweep file", MAX_SWEEP_BYTES)
         if len(text) > MAX_SWEEP_BYTES:
             raise ConfigError(f"sweep file {path} is larger than {MAX_SWEEP_BYTES:,} characters")
         where, folder, stem = f"sweep file {path}", path.parent, path.stem
-    try:
-        d = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{where} is not valid YAML: {' '.join(str(e).split())[:300]}") from None
-    except RecursionError:
-        raise ConfigError(f"{where} is nested too deeply") from None
+    from nicegan.config import parse_yaml
+
+    d = parse_yaml(text, where)
     default_name = stem if NAME_RE.fullmatch(stem) else "sweep"
     return parse_sweep(d, where, default_name, folder)
