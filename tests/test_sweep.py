@@ -243,6 +243,52 @@ def test_grid_expansion_and_command_line_changes(tmp_path: Path) -> None:
         sweep.with_changes(steps=100, eval_steps=[200])
 
 
+def test_final_metrics_only_at_the_last_step(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """final_metrics are evaluated at the budget's end only, on their own image limit; a finished sweep is skipped,
+    and dropping them from the command line is another evaluation setting of the last step only."""
+    torch.set_num_threads(1)
+    sweep = write_sweep(tmp_path, variants=[{"name": "base", "config": "digits"}], seeds=[0],
+                        final_metrics=["latent_mmd"], final_eval_limit=12)
+    out = tmp_path / "out"
+    args = ["sweep", str(sweep), "--out", str(out), "--no-progress"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    evals = out / "runs" / "base" / "seed0" / "evals"
+    first, last = (json.loads((evals / f"step_{s:07d}.json").read_text()) for s in (2, 4))
+    assert not any(k.startswith("latent") for k in first["metrics"]) and "digits/a2b_accuracy" in first["metrics"]
+    assert any(k.startswith("latent") for k in last["metrics"]) and "digits/a2b_accuracy" in last["metrics"]
+    assert first["settings"] == {"metrics": ["label_preservation"], "limit": 10}
+    assert last["settings"] == {"metrics": ["label_preservation"], "limit": 10, "final_metrics": ["latent_mmd"],
+                                "final_limit": 12}
+    assert "at the last step also latent_mmd (at most 12 test images per direction)" in \
+        (out / "results.md").read_text()
+    code, _, err = run_cli(args, capsys)
+    assert code == 0 and "1 finished already, 0 to run" in err
+    assert json.loads((out / "sweep.json").read_text())["final_metrics"] == ["latent_mmd"]
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"final_metrics": ["label_preservation"]}, "label_preservation is in both metrics (every step) and "
+                                                "final_metrics (the last step)"),
+    ({"final_metrics": ["fid_kid"], "metrics": None}, "final_metrics needs metrics"),
+    ({"final_metrics": "fid_kid"}, "final_metrics: metrics must be a non-empty list"),
+    ({"final_eval_limit": -1}, "final_eval_limit must be >= 0"),
+])
+def test_bad_final_metrics(tmp_path: Path, capsys: pytest.CaptureFixture, changes: dict, message: str) -> None:
+    sweep = write_sweep(tmp_path, **changes)
+    code, out, err = run_cli(["sweep", str(sweep), "--out", str(tmp_path / "out"), "--dry-run"], capsys)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert message in err, err
+
+
+def test_final_metrics_from_the_command_line() -> None:
+    sweep = load_sweep("digits-main")
+    assert sweep.with_changes(final_metrics=[]).final_metrics == ()
+    assert sweep.with_changes(final_metrics=["diversity"]).final_metrics == ("diversity",)
+    with pytest.raises(ConfigError, match="is in both metrics"):
+        sweep.with_changes(metrics=["label_preservation", "fid_kid"])
+
+
 def test_changed_settings_do_not_mix_with_an_existing_sweep(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     sweep = write_sweep(tmp_path, variants=[{"name": "base", "config": "digits"}], seeds=[0])
     run = tmp_path / "out" / "runs" / "base" / "seed0"
@@ -258,24 +304,28 @@ def test_changed_settings_do_not_mix_with_an_existing_sweep(tmp_path: Path, caps
 @pytest.mark.parametrize("name", sweep_names())
 def test_shipped_sweeps_parse_and_resolve(name: str) -> None:
     sweep = load_sweep(name)
-    assert sweep.name == name and sweep.steps == 1000 and sweep.eval_steps == (250, 500, 1000)
+    assert sweep.name == name and sweep.steps == 300 and sweep.eval_steps == (100, 200, 300)
     configs = sweep.resolve()
     assert len(configs) == len(sweep.variants) >= 5
     for cfg in configs.values():
-        assert cfg["data"]["root"] == sweep.data and cfg["train"]["max_steps"] == 1000
+        assert cfg["data"]["root"] == sweep.data and cfg["train"]["max_steps"] == 300
 
 
 def test_shipped_sweeps_cover_the_issue() -> None:
     assert sweep_names() == ["digits-ablation", "digits-main", "digits-tuning"]
     main_cfgs = load_sweep("digits-main").resolve()
-    assert {c["model"]["name"] for c in main_cfgs.values()} >= {"nicegan", "ugatit", "cyclegan", "unit", "cogan"}
-    assert load_sweep("digits-main").seeds == (0, 1, 2)
+    from nicegan.models import list_models
+
+    assert {c["model"]["name"] for c in main_cfgs.values()} == set(list_models()), "every registered model"
+    main_sweep = load_sweep("digits-main")
+    assert main_sweep.seeds == (0, 1, 2) and main_sweep.final_metrics == ("fid_kid",)
     ablation = load_sweep("digits-ablation")
     assert {v.name for v in ablation.variants} >= {"default", "independent-encoder", "no-residual-attention",
                                                    "encoder-updates-generator", "encoder-updates-both"}
     tuning = load_sweep("digits-tuning")
     assert tuning.data == "builtin:digits-val"
-    assert "nicegan_lr=4e-4_batch_size=16" in {v.name for v in tuning.variants}
+    assert {f"{m}_lr={lr}" for m in ("nicegan", "drit") for lr in ("2e-4", "4e-4")} <= \
+        {v.name for v in tuning.variants}
 
 
 def fake_srun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,6 +34,10 @@ def _names(text: str) -> list[str]:
     return values
 
 
+def _names_or_none(text: str) -> list[str]:
+    return [] if text.strip().lower() == "none" else _names(text)
+
+
 def _key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
@@ -67,6 +71,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "else every one that applies, e.g. label_preservation,fid_kid)")
     g.add_argument("--eval-limit", type=non_negative_int, metavar="N", help="score at most N test images per "
                    "direction (0: all)")
+    g.add_argument("--final-metrics", type=_names_or_none, metavar="NAME,...|none", help="metrics evaluated at the "
+                   "last step only (the file's final_metrics; none: no such metrics)")
     add_device(p)
     add_progress(p)
     s = p.add_argument_group("slurm (--executor slurm; needs srun/sbatch, i.e. a cluster's login node)")
@@ -93,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
     sweep = load_sweep(args.sweep).with_changes(
         steps=args.steps, eval_steps=args.eval_steps, seeds=args.seeds, variants=args.variants,
-        metrics=args.metrics, eval_limit=args.eval_limit)
+        metrics=args.metrics, eval_limit=args.eval_limit, final_metrics=args.final_metrics)
     out = Path(args.out or f"sweep-{sweep.name}")
     executor = args.executor
     if executor == "auto":

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +42,23 @@ class RunSpec:
     eval_limit: int | None = None
     threads: int | None = None  # torch threads in the job (None: leave torch's default)
     progress: bool | None = False
+    final_metrics: tuple[str, ...] = ()  # evaluated at the last eval step only, at most final_eval_limit images
+    final_eval_limit: int | None = None
 
     @property
     def label(self) -> str:
         return f"{self.variant} seed {self.seed}"
 
-    def settings(self) -> dict[str, Any]:
-        """The evaluation settings an evaluation file must match to count as done."""
-        return {"metrics": list(self.metrics) if self.metrics is not None else None, "limit": self.eval_limit}
+    def is_final(self, step: int) -> bool:
+        return bool(self.final_metrics) and step == self.eval_steps[-1]
+
+    def settings(self, step: int) -> dict[str, Any]:
+        """The evaluation settings the evaluation file of ``step`` must match to count as done."""
+        out: dict[str, Any] = {"metrics": list(self.metrics) if self.metrics is not None else None,
+                               "limit": self.eval_limit}
+        if self.is_final(step):
+            out.update(final_metrics=list(self.final_metrics), final_limit=self.final_eval_limit)
+        return out
 
 
 def eval_path(run_dir: str | Path, step: int) -> Path:
@@ -67,7 +76,7 @@ def read_eval(run_dir: str | Path, step: int) -> dict[str, Any] | None:
 
 def eval_done(spec: RunSpec, step: int) -> bool:
     rec = read_eval(spec.run_dir, step)
-    return rec is not None and rec.get("settings") == spec.settings()
+    return rec is not None and rec.get("settings") == spec.settings(step)
 
 
 def finished(spec: RunSpec) -> bool:
@@ -155,6 +164,20 @@ def _extractor(weights: str, device: str) -> Any:
 _EXTRACTORS: dict[tuple[str, str], Any] = {}
 
 
+def _applying(names: tuple[str, ...] | None, ctx: Any, label: str) -> list[str] | None:
+    """The sweep's metrics that apply to this run's model (a sweep mixes models: CycleGAN has no latent codes for
+    latent_mmd); an unknown name is still an error. None: every metric that applies."""
+    from nicegan.evaluation.registry import get_metric
+
+    if names is None:
+        return None
+    keep = [m for m in names if get_metric(m).applies(ctx)]
+    if len(keep) < len(names):
+        log.info("sweep: %s: %s not applicable to %s, skipped", label,
+                 ", ".join(m for m in names if m not in keep), ctx.model.name)
+    return keep
+
+
 def evaluate_step(spec: RunSpec, step: int) -> dict[str, Any]:
     """Evaluate the run's latest checkpoint (which is at ``step``) and write its evaluation file."""
     from nicegan import checkpoint
@@ -169,13 +192,16 @@ def evaluate_step(spec: RunSpec, step: int) -> dict[str, Any]:
     if at != step:
         raise NiceganError(f"{path} is at step {at}, expected {step}")
     device = str(next(model.parameters()).device)
-    wants_fid = spec.metrics is None or "fid_kid" in spec.metrics
+    final = spec.final_metrics if spec.is_final(step) else ()
+    wants_fid = spec.metrics is None or "fid_kid" in (*spec.metrics, *final)
     ext = _extractor(cfg.train.inception_weights, device) if wants_fid else None
     ctx = EvalContext(model, cfg.data.root, limit=spec.eval_limit, progress=spec.progress,
                       cache_dir=run_dir / "cache", extractor=ext)
-    values = scalars(evaluate(ctx, spec.metrics))
+    values = scalars(evaluate(ctx, _applying(spec.metrics, ctx, spec.label)))
+    if final:  # the costly metrics, at the budget's end only and on their own image limit
+        values.update(scalars(evaluate(replace(ctx, limit=spec.final_eval_limit), _applying(final, ctx, spec.label))))
     record = {"variant": spec.variant, "seed": spec.seed, "step": step, "metrics": values,
-              "settings": spec.settings(), "seconds": round(time.perf_counter() - t0, 2), "checkpoint": str(path),
+              "settings": spec.settings(step), "seconds": round(time.perf_counter() - t0, 2), "checkpoint": str(path),
               "device": device, "toolkit_version": __version__}
     _write_json(eval_path(run_dir, step), record)
     log.info("sweep: %s step %d: %s", spec.label, step, "  ".join(f"{k} {v:.4g}" for k, v in values.items()))

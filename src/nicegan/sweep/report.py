@@ -133,6 +133,11 @@ def write_markdown(meta: dict[str, Any], col: Collected, summary: dict[str, dict
     seeds = ", ".join(map(str, meta["seeds"]))
     metrics = ", ".join(meta["metrics"]) if meta["metrics"] else "every one that applies"
     limit = f" (at most {meta['eval_limit']} test images per direction)" if meta["eval_limit"] else ""
+    final = meta.get("final_metrics") or []
+    if final:
+        flimit = meta.get("final_eval_limit")
+        limit += (f"; at the last step also {', '.join(final)}"
+                  + (f" (at most {flimit} test images per direction)" if flimit else ""))
     lines += [f"Data `{meta['data']}`, {meta['steps']} steps per run, evaluated at steps "
               f"{', '.join(map(str, steps))}; seeds {seeds}; metrics: {metrics}{limit}.",
               "",

@@ -62,7 +62,8 @@ def plan(sweep: Sweep, out: Path, device: str | None = None, threads: int | None
             cfg = json.loads(json.dumps(configs[v.name]))  # a copy per run
             cfg["train"]["seed"] = seed
             specs.append(RunSpec(v.name, seed, str(run_dir(out, v.name, seed)), cfg, sweep.eval_steps,
-                                 sweep.metrics, sweep.eval_limit, threads, progress))
+                                 sweep.metrics, sweep.eval_limit, threads, progress, sweep.final_metrics,
+                                 sweep.final_eval_limit))
     return specs
 
 
@@ -71,7 +72,8 @@ def meta(sweep: Sweep) -> dict[str, Any]:
     return {"name": sweep.name, "description": sweep.description, "source": sweep.source, "data": sweep.data,
             "steps": sweep.steps, "eval_steps": list(sweep.eval_steps), "seeds": list(sweep.seeds),
             "variants": [v.name for v in sweep.variants],
-            "metrics": list(sweep.metrics) if sweep.metrics is not None else None, "eval_limit": sweep.eval_limit}
+            "metrics": list(sweep.metrics) if sweep.metrics is not None else None, "eval_limit": sweep.eval_limit,
+            "final_metrics": list(sweep.final_metrics), "final_eval_limit": sweep.final_eval_limit}
 
 
 class _Progress:

@@ -10,6 +10,8 @@ A sweep file is a small YAML mapping::
     seeds: [0, 1, 2]             # train.seed of the runs of each variant
     metrics: [label_preservation, fid_kid]  # optional (default: every metric that applies to the data)
     eval_limit: 500              # optional: translate and score at most this many test images per direction
+    final_metrics: [fid_kid]     # optional: metrics evaluated at the last step only (e.g. the costly FID/KID)
+    final_eval_limit: 200        # optional: eval_limit of the final_metrics
     set: ["train.log_every=100"] # optional: --set overrides for every variant
     grid: {train.lr: [1e-4, 2e-4]}  # optional: crosses every variant with these values
     variants:
@@ -33,8 +35,8 @@ from typing import Any
 
 from nicegan.errors import ConfigError
 
-SWEEP_KEYS = ("name", "description", "data", "steps", "eval_steps", "seeds", "metrics", "eval_limit", "set", "grid",
-              "variants")
+SWEEP_KEYS = ("name", "description", "data", "steps", "eval_steps", "seeds", "metrics", "eval_limit", "final_metrics",
+              "final_eval_limit", "set", "grid", "variants")
 VARIANT_KEYS = ("name", "config", "set", "grid")
 #: config fields the sweep itself sets for every run
 OWNED_KEYS = {"data.root": "data", "train.seed": "seeds", "train.max_steps": "steps", "train.eval_every": "eval_steps"}
@@ -64,6 +66,8 @@ class Sweep:
     variants: tuple[Variant, ...]
     metrics: tuple[str, ...] | None = None
     eval_limit: int | None = None
+    final_metrics: tuple[str, ...] = ()
+    final_eval_limit: int | None = None
     description: str = ""
     source: str = ""
     base_overrides: tuple[str, ...] = field(default=())
@@ -74,10 +78,12 @@ class Sweep:
 
     def with_changes(self, steps: int | None = None, eval_steps: list[int] | None = None,
                      seeds: list[int] | None = None, variants: list[str] | None = None,
-                     metrics: list[str] | None = None, eval_limit: int | None = None) -> Sweep:
+                     metrics: list[str] | None = None, eval_limit: int | None = None,
+                     final_metrics: list[str] | None = None) -> Sweep:
         """The sweep with command-line replacements (None: keep the file's value), validated again.
 
-        A smaller ``steps`` without ``eval_steps`` keeps the file's eval steps below it (the budget is added).
+        A smaller ``steps`` without ``eval_steps`` keeps the file's eval steps below it (the budget is added); an
+        empty ``final_metrics`` removes the file's.
         """
         new_steps = self.steps if steps is None else steps
         if eval_steps is not None:
@@ -93,10 +99,13 @@ class Sweep:
                                   f"{self.name} (variants: {', '.join(sorted(known))})")
             chosen = tuple(v for v in self.variants if v.name in set(variants))
         where = f"sweep {self.name}"
+        new_metrics = self.metrics if metrics is None else _metrics(metrics, where)
         return replace(
             self, steps=new_steps, eval_steps=_eval_steps(evals, new_steps, where),
             seeds=self.seeds if seeds is None else _seeds(seeds, where), variants=chosen,
-            metrics=self.metrics if metrics is None else _metrics(metrics, where),
+            metrics=new_metrics,
+            final_metrics=_final_metrics((self.final_metrics if final_metrics is None else final_metrics) or None,
+                                         new_metrics, where),
             eval_limit=self.eval_limit if eval_limit is None else (eval_limit or None))
 
     def resolve(self, device: str | None = None) -> dict[str, dict[str, Any]]:
@@ -165,6 +174,16 @@ def _metrics(values: Any, where: str) -> tuple[str, ...] | None:
     if len(set(values)) != len(values):
         raise _fail(where, f"metrics lists a metric twice: {list(values)}")
     return tuple(values)
+
+
+def _final_metrics(values: Any, metrics: tuple[str, ...] | None, where: str) -> tuple[str, ...]:
+    final = _metrics(values, f"{where}: final_metrics") or ()
+    if final and metrics is None:
+        raise _fail(where, "final_metrics needs metrics (the ones evaluated at every step) to be listed too")
+    both = sorted(set(final) & set(metrics or ()))
+    if both:
+        raise _fail(where, f"{', '.join(both)} is in both metrics (every step) and final_metrics (the last step)")
+    return final
 
 
 def _overrides(values: Any, where: str) -> tuple[str, ...]:
@@ -259,6 +278,9 @@ def parse_sweep(d: Any, where: str, default_name: str = "sweep", folder: Path | 
     metrics = _metrics(d.get("metrics"), where)
     limit = d.get("eval_limit")
     limit = None if limit is None else (_int(limit, where, "eval_limit", 0) or None)
+    final = _final_metrics(d.get("final_metrics"), metrics, where)
+    final_limit = d.get("final_eval_limit")
+    final_limit = None if final_limit is None else (_int(final_limit, where, "final_eval_limit", 0) or None)
     description = d.get("description", "")
     if not isinstance(description, str):
         raise _fail(where, "description must be text")
@@ -294,7 +316,8 @@ def parse_sweep(d: Any, where: str, default_name: str = "sweep", folder: Path | 
     if dups:
         raise _fail(where, f"duplicate variant name(s): {', '.join(dups)}")
     return Sweep(name=name, data=data, steps=steps, eval_steps=eval_steps, seeds=seeds, variants=tuple(variants),
-                 metrics=metrics, eval_limit=limit, description=description, source=where, base_overrides=base)
+                 metrics=metrics, eval_limit=limit, final_metrics=final, final_eval_limit=final_limit,
+                 description=description, source=where, base_overrides=base)
 
 
 def load_sweep(name_or_path: str) -> Sweep:
