@@ -73,14 +73,18 @@ def tuning_table(res: dict[str, Any]) -> list[str]:
 
 def main_table(res: dict[str, Any]) -> list[str]:
     lines = ["| model | A->B % | B->A % | FID A->B | FID B->A | KID x100 A->B | KID x100 B->A | latent MMD^2 A vs B "
-             "(within A / B) |", "|---|---|---|---|---|---|---|---|"]
+             "(within A / B) | diversity A->B / B->A |", "|---|---|---|---|---|---|---|---|---|"]
     for v in res["sweep"]["variants"]:
         mmd = cell(res, v, MMD)
         if mmd != "-":
             mmd += f" ({cell(res, v, WITHIN_A, digits=2)} / {cell(res, v, WITHIN_B, digits=2)})"
+        diversity = cell(res, v, "eval/diversity_a2b")
+        if diversity != "-":
+            diversity += f" / {cell(res, v, 'eval/diversity_b2a')}"
         lines.append(f"| {v} | {cell(res, v, A2B, pct=True)} | {cell(res, v, B2A, pct=True)} | "
                      f"{cell(res, v, 'eval/fid_a2b', digits=4)} | {cell(res, v, 'eval/fid_b2a', digits=4)} | "
-                     f"{cell(res, v, 'eval/kid_x100_a2b')} | {cell(res, v, 'eval/kid_x100_b2a')} | {mmd} |")
+                     f"{cell(res, v, 'eval/kid_x100_a2b')} | {cell(res, v, 'eval/kid_x100_b2a')} | {mmd} | "
+                     f"{diversity} |")
     return lines
 
 

@@ -318,7 +318,7 @@ def test_shipped_sweeps_cover_the_issue() -> None:
 
     assert {c["model"]["name"] for c in main_cfgs.values()} == set(list_models()), "every registered model"
     main_sweep = load_sweep("digits-main")
-    assert main_sweep.seeds == (0, 1, 2) and main_sweep.final_metrics == ("fid_kid",)
+    assert main_sweep.seeds == (0, 1, 2) and main_sweep.final_metrics == ("fid_kid", "diversity")
     ablation = load_sweep("digits-ablation")
     assert {v.name for v in ablation.variants} >= {"default", "independent-encoder", "no-residual-attention",
                                                    "encoder-updates-generator", "encoder-updates-both"}

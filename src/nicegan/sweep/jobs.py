@@ -162,6 +162,8 @@ def _extractor(weights: str, device: str) -> Any:
 
 
 _EXTRACTORS: dict[tuple[str, str], Any] = {}
+#: metrics that need the Inception feature extractor
+INCEPTION_METRICS = {"fid_kid", "diversity"}
 
 
 def _applying(names: tuple[str, ...] | None, ctx: Any, label: str) -> list[str] | None:
@@ -193,8 +195,8 @@ def evaluate_step(spec: RunSpec, step: int) -> dict[str, Any]:
         raise NiceganError(f"{path} is at step {at}, expected {step}")
     device = str(next(model.parameters()).device)
     final = spec.final_metrics if spec.is_final(step) else ()
-    wants_fid = spec.metrics is None or "fid_kid" in (*spec.metrics, *final)
-    ext = _extractor(cfg.train.inception_weights, device) if wants_fid else None
+    wants_inception = spec.metrics is None or bool(INCEPTION_METRICS & {*spec.metrics, *final})
+    ext = _extractor(cfg.train.inception_weights, device) if wants_inception else None
     ctx = EvalContext(model, cfg.data.root, limit=spec.eval_limit, progress=spec.progress,
                       cache_dir=run_dir / "cache", extractor=ext)
     values = scalars(evaluate(ctx, _applying(spec.metrics, ctx, spec.label)))
