@@ -65,6 +65,7 @@ def test_local_executor_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture
             rec = json.loads((run / "evals" / f"step_{step:07d}.json").read_text())
             assert rec["step"] == step and 0 <= rec["metrics"]["digits/a2b_accuracy"] <= 1
     assert len(list((out / "submitit").glob("*_log.err"))) == 2, "the runs ran as submitit local jobs"
+    assert (out / "submitit" / "controllers.log").is_file(), "the job controllers' stderr goes to a file"
     assert yaml.safe_load((out / "runs" / "slow" / "seed0" / "config.yaml").read_text())["train"]["lr"] == 1e-4
     rows = read_csv(out / "results.csv")
     assert len(rows) == 2 and {"digits/a2b_accuracy", "digits/b2a_baseline"} <= set(rows[0])

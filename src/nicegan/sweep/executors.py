@@ -7,9 +7,12 @@ once. The job function and its :class:`~nicegan.sweep.jobs.RunSpec` are plain, p
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,7 +113,8 @@ def run_local(executor: Any, specs: list[RunSpec], parallel: int, on_start: OnSt
             while queue and len(running) < parallel:
                 spec = queue.pop(0)
                 on_start(spec)
-                running.append((spec, executor.submit(run_job, spec)))
+                with _stderr_into(Path(executor.folder) / CONTROLLER_LOG):
+                    running.append((spec, executor.submit(run_job, spec)))
             time.sleep(POLL_SECONDS)
             for item in [r for r in running if r[1].done()]:
                 running.remove(item)
@@ -119,6 +123,26 @@ def run_local(executor: Any, specs: list[RunSpec], parallel: int, on_start: OnSt
         for _, job in running:
             job.cancel(check=False)
         raise
+
+
+#: where the stderr of submitit's local job controllers goes (they print a KeyboardInterrupt traceback when a job is
+#: cancelled, e.g. on Ctrl-C; the sweep's own output stays one line per event)
+CONTROLLER_LOG = "controllers.log"
+
+
+@contextlib.contextmanager
+def _stderr_into(path: Path) -> Iterator[None]:
+    """File descriptor 2 points to ``path`` inside the block, so that processes started there inherit it."""
+    sys.stderr.flush()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as fh:
+            os.dup2(fh.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def submit_all(executor: Any, specs: list[RunSpec]) -> list[Any]:
