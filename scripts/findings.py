@@ -85,6 +85,11 @@ def main_table(res: dict[str, Any]) -> list[str]:
                      f"{cell(res, v, 'eval/fid_a2b', digits=4)} | {cell(res, v, 'eval/fid_b2a', digits=4)} | "
                      f"{cell(res, v, 'eval/kid_x100_a2b')} | {cell(res, v, 'eval/kid_x100_b2a')} | {mmd} | "
                      f"{diversity} |")
+    first = res["sweep"]["variants"][0]
+    base_a, base_b = mean(res, first, "digits/a2b_baseline"), mean(res, first, "digits/b2a_baseline")
+    if base_a is not None and base_b is not None:
+        lines.append(f"| untranslated test images (the domain gap) | {100 * base_a:.1f} | {100 * base_b:.1f} | "
+                     "| | | | | |")
     return lines
 
 
