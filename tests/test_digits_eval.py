@@ -18,7 +18,7 @@ from nicegan.config import resolve_config
 from nicegan.data import open_domain
 from nicegan.data.digits import DIGITS, DIGITS_VAL, load_builtin, load_digits_pair
 from nicegan.errors import DataError, NiceganError
-from nicegan.evaluation import EvalContext, evaluate
+from nicegan.evaluation import EvalContext, applicable, evaluate, needs_extractor
 from nicegan.evaluation import digits as D
 from nicegan.inference import load_model
 from nicegan.training.runs import start_run
@@ -130,6 +130,20 @@ def test_latent_mmd_metric_applies_to_latent_models_only() -> None:
     assert "latent_mmd" not in evaluate(EvalContext(cyclegan, DIGITS, limit=4), ["label_preservation"])
     with pytest.raises(NiceganError, match="does not apply"):
         evaluate(EvalContext(cyclegan, DIGITS), ["latent_mmd"])
+    # a sweep mixing models asks every run for latent_mmd: skipped where it does not apply, unknown names still fail
+    ctx = EvalContext(cyclegan, DIGITS, limit=4)
+    assert applicable(ctx, ["latent_mmd", "label_preservation"]) == ["label_preservation"]
+    assert set(evaluate(ctx, ["latent_mmd", "label_preservation"], skip_inapplicable=True)) == {"label_preservation"}
+    with pytest.raises(NiceganError, match="unknown metric"):
+        evaluate(ctx, ["latent_mmd", "no_such_metric"], skip_inapplicable=True)
+
+
+def test_metrics_declare_whether_they_need_the_inception_extractor() -> None:
+    assert needs_extractor(["fid_kid"]) and needs_extractor(["label_preservation", "diversity"])
+    assert not needs_extractor(["label_preservation", "latent_mmd", "adaptation_accuracy"]) and not needs_extractor([])
+    assert needs_extractor(None), "every metric includes fid_kid"
+    with pytest.raises(NiceganError, match="unknown metric"):
+        needs_extractor(["no_such_metric"])
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,14 @@ diagnostics), ``label_preservation`` and ``adaptation_accuracy`` (``builtin:digi
 """
 
 from nicegan.evaluation import analysis, digits, diversity, translation  # noqa: F401  (registers each metric)
-from nicegan.evaluation.registry import EvalContext, evaluate, list_metrics, register_metric, scalars
+from nicegan.evaluation.registry import (
+    EvalContext,
+    applicable,
+    evaluate,
+    list_metrics,
+    needs_extractor,
+    register_metric,
+    scalars,
+)
 
-__all__ = ["EvalContext", "evaluate", "list_metrics", "register_metric", "scalars"]
+__all__ = ["EvalContext", "applicable", "evaluate", "list_metrics", "needs_extractor", "register_metric", "scalars"]

@@ -70,7 +70,8 @@ def _scalars(outputs: dict[str, Any]) -> dict[str, float]:
     return {f"eval/diversity_{d}": r["score"] for d, r in outputs["results"].items()}
 
 
-@register_metric("diversity", applies=lambda ctx: isinstance(ctx.model, StyleModel), scalars=_scalars)
+@register_metric("diversity", applies=lambda ctx: isinstance(ctx.model, StyleModel), scalars=_scalars,
+                 needs_extractor=True)
 def diversity(ctx: EvalContext) -> dict[str, Any]:
     """Diversity score per direction (see the module docstring) on ``DIVERSITY_INPUTS`` test images (at most
     ``limit``) with ``DIVERSITY_STYLES`` styles each."""

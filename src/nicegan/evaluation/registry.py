@@ -44,6 +44,9 @@ class Metric:
     compute: Callable[[EvalContext], dict[str, Any]]
     applies: Callable[[EvalContext], bool]
     scalars: Callable[[dict[str, Any]], dict[str, float]]
+    #: whether the metric reads images through ``ctx.extractor`` (the Inception network, costly to build): callers
+    #: build it only when a metric they run says so
+    needs_extractor: bool = False
 
 
 _METRICS: dict[str, Metric] = {}
@@ -55,18 +58,20 @@ def _float_outputs(outputs: dict[str, Any]) -> dict[str, float]:
 
 def register_metric(name: str, *, applies: Callable[[EvalContext], bool] = lambda ctx: True,
                     scalars: Callable[[dict[str, Any]], dict[str, float]] = _float_outputs,
+                    needs_extractor: bool = False,
                     ) -> Callable[[Callable[[EvalContext], dict[str, Any]]], Callable[[EvalContext], dict[str, Any]]]:
     """Decorator registering ``fn(ctx) -> outputs`` as metric ``name``.
 
     Args:
         applies: whether the metric can run in a context (metrics that do not apply are skipped by default).
         scalars: the metric's outputs as flat ``name -> float`` scalars for run logs (default: its float outputs).
+        needs_extractor: the metric needs ``ctx.extractor`` (the Inception feature extractor).
     """
 
     def deco(fn: Callable[[EvalContext], dict[str, Any]]) -> Callable[[EvalContext], dict[str, Any]]:
         if name in _METRICS:
             raise RuntimeError(f"metric name {name!r} registered twice")
-        _METRICS[name] = Metric(name, fn, applies, scalars)
+        _METRICS[name] = Metric(name, fn, applies, scalars, needs_extractor)
         return fn
 
     return deco
@@ -83,15 +88,31 @@ def get_metric(name: str) -> Metric:
     return _METRICS[name]
 
 
-def evaluate(ctx: EvalContext, metrics: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+def needs_extractor(metrics: Iterable[str] | None) -> bool:
+    """Whether running ``metrics`` (None: every registered metric) needs the Inception feature extractor; an unknown
+    name is an error."""
+    names = list(_METRICS) if metrics is None else list(metrics)
+    return any(get_metric(m).needs_extractor for m in names)
+
+
+def applicable(ctx: EvalContext, metrics: Iterable[str] | None = None) -> list[str]:
+    """The names among ``metrics`` (None: every registered metric) that apply to ``ctx``; an unknown name is an
+    error."""
+    names = list(_METRICS) if metrics is None else list(metrics)
+    return [m for m in names if get_metric(m).applies(ctx)]
+
+
+def evaluate(ctx: EvalContext, metrics: Iterable[str] | None = None, *,
+             skip_inapplicable: bool = False) -> dict[str, dict[str, Any]]:
     """Run ``metrics`` (default: every registered metric that applies) on ``ctx``; metric name -> its outputs.
 
-    A metric named explicitly that does not apply is an error. The model's train/eval mode and the global random
-    state are left as they were, so evaluating during training never changes the run.
+    A metric named explicitly that does not apply is an error, unless ``skip_inapplicable`` (a sweep mixing models
+    names latent_mmd, which CycleGAN cannot give). The model's train/eval mode and the global random state are left
+    as they were, so evaluating during training never changes the run.
     """
     import torch
 
-    names = [m for m in _METRICS if _METRICS[m].applies(ctx)] if metrics is None else list(metrics)
+    names = applicable(ctx, metrics) if metrics is None or skip_inapplicable else list(metrics)
     out: dict[str, dict[str, Any]] = {}
     with torch.random.fork_rng(devices=[]):
         for name in names:

@@ -75,7 +75,7 @@ def _fid_kid_scalars(outputs: dict[str, Any]) -> dict[str, float]:
     return values
 
 
-@register_metric("fid_kid", scalars=_fid_kid_scalars)
+@register_metric("fid_kid", scalars=_fid_kid_scalars, needs_extractor=True)
 def fid_kid(ctx: EvalContext) -> dict[str, Any]:
     """FID/KID per direction of the translations of the test split against the other domain's real images.
 

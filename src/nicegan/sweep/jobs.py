@@ -162,28 +162,22 @@ def _extractor(weights: str, device: str) -> Any:
 
 
 _EXTRACTORS: dict[tuple[str, str], Any] = {}
-#: metrics that need the Inception feature extractor
-INCEPTION_METRICS = {"fid_kid", "diversity"}
+def _applying(names: tuple[str, ...] | None, ctx: Any, label: str) -> tuple[str, ...] | None:
+    """Log the sweep's metrics that do not apply to this run's model (a sweep mixes models: CycleGAN has no latent
+    codes for latent_mmd); ``evaluate(..., skip_inapplicable=True)`` skips them."""
+    from nicegan.evaluation import applicable
 
-
-def _applying(names: tuple[str, ...] | None, ctx: Any, label: str) -> list[str] | None:
-    """The sweep's metrics that apply to this run's model (a sweep mixes models: CycleGAN has no latent codes for
-    latent_mmd); an unknown name is still an error. None: every metric that applies."""
-    from nicegan.evaluation.registry import get_metric
-
-    if names is None:
-        return None
-    keep = [m for m in names if get_metric(m).applies(ctx)]
-    if len(keep) < len(names):
-        log.info("sweep: %s: %s not applicable to %s, skipped", label,
-                 ", ".join(m for m in names if m not in keep), ctx.model.name)
-    return keep
+    if names is not None:
+        skipped = [m for m in names if m not in applicable(ctx, names)]
+        if skipped:
+            log.info("sweep: %s: %s not applicable to %s, skipped", label, ", ".join(skipped), ctx.model.name)
+    return names
 
 
 def evaluate_step(spec: RunSpec, step: int) -> dict[str, Any]:
     """Evaluate the run's latest checkpoint (which is at ``step``) and write its evaluation file."""
     from nicegan import checkpoint
-    from nicegan.evaluation import EvalContext, evaluate, scalars
+    from nicegan.evaluation import EvalContext, evaluate, needs_extractor, scalars
     from nicegan.inference import load_model
     from nicegan.version import __version__
 
@@ -195,13 +189,14 @@ def evaluate_step(spec: RunSpec, step: int) -> dict[str, Any]:
         raise NiceganError(f"{path} is at step {at}, expected {step}")
     device = str(next(model.parameters()).device)
     final = spec.final_metrics if spec.is_final(step) else ()
-    wants_inception = spec.metrics is None or bool(INCEPTION_METRICS & {*spec.metrics, *final})
+    wants_inception = needs_extractor(spec.metrics) or needs_extractor(final)
     ext = _extractor(cfg.train.inception_weights, device) if wants_inception else None
     ctx = EvalContext(model, cfg.data.root, limit=spec.eval_limit, progress=spec.progress,
                       cache_dir=run_dir / "cache", extractor=ext)
-    values = scalars(evaluate(ctx, _applying(spec.metrics, ctx, spec.label)))
+    values = scalars(evaluate(ctx, _applying(spec.metrics, ctx, spec.label), skip_inapplicable=True))
     if final:  # the costly metrics, at the budget's end only and on their own image limit
-        values.update(scalars(evaluate(replace(ctx, limit=spec.final_eval_limit), _applying(final, ctx, spec.label))))
+        values.update(scalars(evaluate(replace(ctx, limit=spec.final_eval_limit), _applying(final, ctx, spec.label),
+                                       skip_inapplicable=True)))
     record = {"variant": spec.variant, "seed": spec.seed, "step": step, "metrics": values,
               "settings": spec.settings(step), "seconds": round(time.perf_counter() - t0, 2), "checkpoint": str(path),
               "device": device, "toolkit_version": __version__}
