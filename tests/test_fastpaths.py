@@ -102,3 +102,23 @@ def test_multimodal_models_take_the_fast_paths(name: str, tiny_data: Path, tmp_p
     for phase, losses in base.items():
         assert all(torch.isfinite(torch.tensor(low[phase]))), phase
         assert low[phase] == pytest.approx(losses, rel=0.05), ("bf16 follows fp32 on a short run", phase)
+
+
+def test_fast_flag_is_the_measured_preset_and_explicit_flags_win(tiny_data: Path, tmp_path: Path) -> None:
+    from nicegan.cli import build_parser
+    from nicegan.cli.common import FAST_PRESET, fast_path_values
+
+    parser = build_parser()
+    assert FAST_PRESET == {"fused_adam": True}, "README's Speed section documents this measured choice"
+    for cmd in (["train", "--fast"], ["resume", "RUN", "--fast"]):
+        assert fast_path_values(parser.parse_args(cmd)) == {"train.fused_adam": True}
+    assert fast_path_values(parser.parse_args(["train", "--fast", "--channels-last", "--amp", "bf16"])) == {
+        "train.fused_adam": True, "train.channels_last": True, "train.amp": "bf16"}
+    assert fast_path_values(parser.parse_args(["train"])) == {}
+    # end to end: the run's recorded config says what --fast switched on
+    from nicegan.cli import main
+
+    args = ["train", "--data", str(tiny_data), "--run-dir", str(tmp_path / "r"), "--fast", "--no-progress",
+            "--max-steps", "1", "--set", *TINY, "train.sample_every=0"]
+    assert main(args) == 0
+    assert ck.load(tmp_path / "r").config["train"]["fused_adam"] is True
