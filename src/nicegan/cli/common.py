@@ -92,8 +92,7 @@ FAST_PATH_FLAGS = ("amp", "channels_last", "compile", "fused_adam", "cudnn_bench
 #: what ``--fast`` turns on: the combination ``benchmarks/fast_paths.py --img-size 128`` measured fastest on the
 #: project's CPU (2-core AVX2 VM, NICE-GAN light / full): fused Adam 0.95x / 0.97x the default's time; channels_last
 #: (1.20x / 1.22x), torch.compile (1.12x light, after 407 s of compiling) and checkpointing (1.30x / 1.28x) were
-#: slower (README). bf16 is not
-#: in it: this CPU emulates bf16, and its speed on a GPU is unmeasured.
+#: slower (README). bf16 is not in it: this CPU emulates bf16, and its speed on a GPU is unmeasured.
 FAST_PRESET: dict[str, Any] = {"fused_adam": True}
 
 
