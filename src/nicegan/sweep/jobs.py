@@ -162,13 +162,16 @@ def _extractor(weights: str, device: str) -> Any:
 
 
 _EXTRACTORS: dict[tuple[str, str], Any] = {}
+
+
 def _applying(names: tuple[str, ...] | None, ctx: Any, label: str) -> tuple[str, ...] | None:
     """Log the sweep's metrics that do not apply to this run's model (a sweep mixes models: CycleGAN has no latent
     codes for latent_mmd); ``evaluate(..., skip_inapplicable=True)`` skips them."""
     from nicegan.evaluation import applicable
 
     if names is not None:
-        skipped = [m for m in names if m not in applicable(ctx, names)]
+        keep = applicable(ctx, names)
+        skipped = [m for m in names if m not in keep]
         if skipped:
             log.info("sweep: %s: %s not applicable to %s, skipped", label, ", ".join(skipped), ctx.model.name)
     return names
