@@ -88,31 +88,34 @@ def get_metric(name: str) -> Metric:
     return _METRICS[name]
 
 
+def _metrics(names: Iterable[str] | None) -> list[Metric]:
+    """The registered metrics named (None: all of them); an unknown name is an error."""
+    return [get_metric(m) for m in (list(_METRICS) if names is None else names)]
+
+
 def needs_extractor(metrics: Iterable[str] | None) -> bool:
     """Whether running ``metrics`` (None: every registered metric) needs the Inception feature extractor; an unknown
     name is an error."""
-    names = list(_METRICS) if metrics is None else list(metrics)
-    return any(get_metric(m).needs_extractor for m in names)
+    return any(m.needs_extractor for m in _metrics(metrics))
 
 
 def applicable(ctx: EvalContext, metrics: Iterable[str] | None = None) -> list[str]:
-    """The names among ``metrics`` (None: every registered metric) that apply to ``ctx``; an unknown name is an
-    error."""
-    names = list(_METRICS) if metrics is None else list(metrics)
-    return [m for m in names if get_metric(m).applies(ctx)]
+    """The names among ``metrics`` (None: every registered metric) that apply to ``ctx``, for callers that name
+    metrics some of their contexts cannot give (a sweep mixing models lists latent_mmd, which CycleGAN has not); an
+    unknown name is an error."""
+    return [m.name for m in _metrics(metrics) if m.applies(ctx)]
 
 
-def evaluate(ctx: EvalContext, metrics: Iterable[str] | None = None, *,
-             skip_inapplicable: bool = False) -> dict[str, dict[str, Any]]:
+def evaluate(ctx: EvalContext, metrics: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
     """Run ``metrics`` (default: every registered metric that applies) on ``ctx``; metric name -> its outputs.
 
-    A metric named explicitly that does not apply is an error, unless ``skip_inapplicable`` (a sweep mixing models
-    names latent_mmd, which CycleGAN cannot give). The model's train/eval mode and the global random state are left
-    as they were, so evaluating during training never changes the run.
+    A metric named explicitly that does not apply is an error (filter with :func:`applicable` first to skip those).
+    The model's train/eval mode and the global random state are left as they were, so evaluating during training
+    never changes the run.
     """
     import torch
 
-    names = applicable(ctx, metrics) if metrics is None or skip_inapplicable else list(metrics)
+    names = applicable(ctx) if metrics is None else list(metrics)
     out: dict[str, dict[str, Any]] = {}
     with torch.random.fork_rng(devices=[]):
         for name in names:

@@ -164,17 +164,19 @@ def _extractor(weights: str, device: str) -> Any:
 _EXTRACTORS: dict[tuple[str, str], Any] = {}
 
 
-def _applying(names: tuple[str, ...] | None, ctx: Any, label: str) -> tuple[str, ...] | None:
-    """Log the sweep's metrics that do not apply to this run's model (a sweep mixes models: CycleGAN has no latent
-    codes for latent_mmd); ``evaluate(..., skip_inapplicable=True)`` skips them."""
+def _applying(names: tuple[str, ...] | None, ctx: Any, label: str) -> list[str] | None:
+    """The sweep's metrics that apply to this run's model, the others logged as skipped (a sweep mixes models:
+    CycleGAN has no latent codes for latent_mmd); an unknown name is still an error. None: every metric that
+    applies."""
     from nicegan.evaluation import applicable
 
-    if names is not None:
-        keep = applicable(ctx, names)
-        skipped = [m for m in names if m not in keep]
-        if skipped:
-            log.info("sweep: %s: %s not applicable to %s, skipped", label, ", ".join(skipped), ctx.model.name)
-    return names
+    if names is None:
+        return None
+    keep = applicable(ctx, names)
+    skipped = [m for m in names if m not in keep]
+    if skipped:
+        log.info("sweep: %s: %s not applicable to %s, skipped", label, ", ".join(skipped), ctx.model.name)
+    return keep
 
 
 def evaluate_step(spec: RunSpec, step: int) -> dict[str, Any]:
@@ -196,10 +198,9 @@ def evaluate_step(spec: RunSpec, step: int) -> dict[str, Any]:
     ext = _extractor(cfg.train.inception_weights, device) if wants_inception else None
     ctx = EvalContext(model, cfg.data.root, limit=spec.eval_limit, progress=spec.progress,
                       cache_dir=run_dir / "cache", extractor=ext)
-    values = scalars(evaluate(ctx, _applying(spec.metrics, ctx, spec.label), skip_inapplicable=True))
+    values = scalars(evaluate(ctx, _applying(spec.metrics, ctx, spec.label)))
     if final:  # the costly metrics, at the budget's end only and on their own image limit
-        values.update(scalars(evaluate(replace(ctx, limit=spec.final_eval_limit), _applying(final, ctx, spec.label),
-                                       skip_inapplicable=True)))
+        values.update(scalars(evaluate(replace(ctx, limit=spec.final_eval_limit), _applying(final, ctx, spec.label))))
     record = {"variant": spec.variant, "seed": spec.seed, "step": step, "metrics": values,
               "settings": spec.settings(step), "seconds": round(time.perf_counter() - t0, 2), "checkpoint": str(path),
               "device": device, "toolkit_version": __version__}
