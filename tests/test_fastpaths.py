@@ -12,17 +12,22 @@ from nicegan import checkpoint as ck
 from nicegan.config import resolve_config
 from nicegan.training.loop import Trainer
 from nicegan.training.runs import resume_run, start_run
-from tests.conftest import TINY
+from tests.conftest import TINY, TINY_RUN, tiny_overrides
 
 
 def cfg_with(data: Path, *extra: str):
     return resolve_config("nicegan-light", TINY + [f"data.root={data}", "train.sample_every=0", *extra])
 
 
-def train_losses(data: Path, run: Path, *extra: str, steps: int = 3) -> list[float]:
-    start_run(cfg_with(data, f"train.max_steps={steps}", *extra), run, progress=False, tensorboard=False)
+def train_records(cfg, run: Path) -> list[dict]:
+    """Train ``cfg`` into ``run``; the run's logged training records, one per logged step."""
+    start_run(cfg, run, progress=False, tensorboard=False)
     recs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    return [r["gen/total"] for r in recs if r["event"] == "train"]
+    return [r for r in recs if r["event"] == "train"]
+
+
+def train_losses(data: Path, run: Path, *extra: str, steps: int = 3) -> list[float]:
+    return [r["gen/total"] for r in train_records(cfg_with(data, f"train.max_steps={steps}", *extra), run)]
 
 
 def test_channels_last_and_fused_adam_give_the_same_numbers(tiny_data: Path, tmp_path: Path) -> None:
@@ -78,14 +83,10 @@ def test_compiled_nets_train_and_match(tiny_data: Path, tmp_path: Path, monkeypa
 
 
 def _model_totals(name: str, data: Path, run: Path, *extra: str, steps: int = 3) -> dict[str, list[float]]:
-    from tests.conftest import TINY_RUN, tiny_overrides
-
     batch = ["train.batch_size=2"] if name == "drit" else []  # DRIT splits each batch into two halves
     cfg = resolve_config(name, tiny_overrides(name, *TINY_RUN, *batch, f"data.root={data}", "train.sample_every=0",
                                               f"train.max_steps={steps}", *extra))
-    start_run(cfg, run, progress=False, tensorboard=False)
-    recs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    train = [r for r in recs if r["event"] == "train"]
+    train = train_records(cfg, run)
     return {k: [r[k] for r in train] for k in train[0] if k.endswith("/total")}
 
 
