@@ -85,10 +85,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         restore_logging = _setup_logging(args.quiet)
-        from nicegan.data.images import reset_skip_warnings
-        from nicegan.runtime import tune_malloc
+        from nicegan.malloc import tune_malloc
 
-        reset_skip_warnings()
+        images = sys.modules.get("nicegan.data.images")  # not loaded yet: no warnings to forget
+        if images is not None:
+            images.reset_skip_warnings()
         tune_malloc()
         return int(args.func(args) or 0)
     except NiceganError as e:
