@@ -338,3 +338,54 @@ def test_a_missing_file_is_reported_before_torch_is_imported(tmp_path: Path) -> 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert out.stdout.split() == ["2", "False"], out.stdout + out.stderr
     assert "official checkpoint not found: nope.pth" in out.stderr
+
+
+# --- CoGAN ------------------------------------------------------------------------------------------------------
+
+
+def _port_layout(model: Any) -> tuple[dict, dict]:
+    """Our CoGAN's nets written as the port's CoGen28x28 / CoDis28x28 would hold them (the inverse of the import's
+    re-expression: [0, 1] images, sigmoid heads, a conv bias before each affine-free BatchNorm)."""
+    g, d = model.nets["gen"].state_dict(), model.nets["dis"].state_dict()
+    gen: dict[str, torch.Tensor] = {}
+    for i in range(4):
+        conv_bias = torch.linspace(-0.5, 0.5, g[f"trunk.bn{i}.running_mean"].numel())
+        gen[f"dconv{i}.weight"], gen[f"dconv{i}.bias"] = g[f"trunk.dconv{i}.weight"], conv_bias
+        gen[f"bn{i}.running_mean"] = g[f"trunk.bn{i}.running_mean"] + conv_bias
+        gen[f"bn{i}.running_var"] = g[f"trunk.bn{i}.running_var"]
+        gen[f"prelu{i}.weight"] = g[f"trunk.prelu{i}.weight"]
+    for dom in "ab":
+        gen[f"dconv4_{dom}.weight"] = g[f"head_{dom}.dconv4.weight"] * 2
+        gen[f"dconv4_{dom}.bias"] = g[f"head_{dom}.dconv4.bias"] * 2
+    dis: dict[str, torch.Tensor] = {}
+    for dom in "ab":
+        w = d[f"first_{dom}.conv0.weight"] * 2
+        dis[f"conv0_{dom}.weight"], dis[f"conv0_{dom}.bias"] = w, d[f"first_{dom}.conv0.bias"] - w.sum((1, 2, 3)) / 2
+    for to, name in (("trunk.conv1", "conv1"), ("trunk.conv2", "conv2"), ("logit", "conv3"), ("classifier", "conv_cl")):
+        dis[f"{name}.weight"], dis[f"{name}.bias"] = d[f"{to}.weight"], d[f"{to}.bias"]
+    dis["prelu2.weight"] = d["trunk.prelu2.weight"]
+    return gen, dis
+
+
+def test_cogan_port_nets_are_re_expressed_exactly(tmp_path: Path) -> None:
+    ref, cfg = tiny_model("cogan", "model.img_size=28", "model.img_ch=1", "model.cls_weight=10",
+                          "model.feat_weight=0.01", seed=12)
+    for m in ref.nets["gen"].modules():  # non-trivial running statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    gen, dis = _port_layout(ref)
+    torch.save(gen, tmp_path / "mnist2usps_gen_00003000.pkl")
+    torch.save(dis, tmp_path / "mnist2usps_dis_00003000.pkl")
+    report = import_official([tmp_path], tmp_path / "run")
+    assert report.format == "cogan" and report.kind == "run" and report.step == 3000
+    assert report.settings["model.gen_ch"] == cfg.model.gen_ch and report.settings["model.img_ch"] == 1
+    assert report.settings["model.num_classes"] == 10 and report.settings["model.img_size"] == 28
+    model, _, _ = load_model(tmp_path / "run")
+    model.eval()
+    ref.eval()
+    z, x = torch.randn(3, cfg.model.z_dim), torch.rand(3, 3, 28, 28) * 2 - 1
+    with torch.no_grad():
+        for a, b in zip(model.nets["gen"](z), ref.nets["gen"](z), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(model.classify(x, "b"), ref.classify(x, "b"), rtol=1e-5, atol=1e-5)

@@ -54,13 +54,13 @@ class ImportReport:
 
 def formats() -> dict[str, OfficialFormat]:
     """Every known official format, by ``--format`` name (NICE-GAN's is handled by the driver itself)."""
-    from nicegan.training.importers import cyclegan, drit, munit, ugatit, unit
+    from nicegan.training.importers import cogan, cyclegan, drit, munit, ugatit, unit
 
-    known = [cyclegan.FORMAT, ugatit.FORMAT, munit.FORMAT, unit.FORMAT, unit.MASTER, drit.FORMAT]
+    known = [cyclegan.FORMAT, ugatit.FORMAT, munit.FORMAT, unit.FORMAT, unit.MASTER, drit.FORMAT, cogan.FORMAT]
     return {f.name: f for f in known}
 
 
-FORMAT_NAMES = ("nicegan", "cyclegan", "ugatit", "munit", "unit", "unit-master", "drit")
+FORMAT_NAMES = ("nicegan", "cyclegan", "ugatit", "munit", "unit", "unit-master", "drit", "cogan")
 
 
 def expand(paths: Iterable[str | Path]) -> list[Path]:
