@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from nicegan.errors import ConfigError
-from nicegan.malloc import tune_malloc  # noqa: F401  (re-exported: callers import it from here)
+from nicegan.process import tune_malloc  # noqa: F401  (re-exported: callers import it from here)
 
 
 def resolve_device(spec: str) -> torch.device:

@@ -85,12 +85,16 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         restore_logging = _setup_logging(args.quiet)
-        from nicegan.malloc import tune_malloc
+        from nicegan.process import tune_malloc
 
         images = sys.modules.get("nicegan.data.images")  # not loaded yet: no warnings to forget
         if images is not None:
             images.reset_skip_warnings()
         tune_malloc()
+        if hasattr(args, "threads"):  # a long-running command: settle its threads before torch loads
+            from nicegan.process import configure_threads
+
+            logging.getLogger("nicegan").info("threads: %s", configure_threads(args.threads).describe())
         return int(args.func(args) or 0)
     except NiceganError as e:
         print(f"nicegan: error: {one_line(str(e))}", file=sys.stderr)

@@ -51,9 +51,18 @@ def add_listen(p: argparse.ArgumentParser, port: int) -> None:
     p.add_argument("--port", type=port_number, default=port, help="port (default: %(default)s)")
 
 
+def add_threads(p: argparse.ArgumentParser) -> None:
+    """``--threads N`` of a long-running command (the command line applies it before torch loads)."""
+    p.add_argument("--threads", type=positive_int, metavar="N",
+                   help="CPU threads for torch (default: the usable CPUs other processes leave free, re-checked "
+                   "while training; also NICEGAN_THREADS)")
+
+
 def add_device(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    """``--device`` and ``--threads``: where a long-running command computes."""
     p.add_argument("--device", default=default, metavar="cpu|cuda",
                    help="cpu, cuda or cuda:N (default: cuda when available)")
+    add_threads(p)
 
 
 def add_checkpoint(p: argparse.ArgumentParser) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from nicegan.cli.common import add_threads
+
 log = logging.getLogger("nicegan")
 
 
@@ -22,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--opset", type=int, help="ONNX opset, 13 to 20 (default 17)")
     p.add_argument("--tolerance", type=float, help="largest accepted absolute difference between a graph and "
                    "PyTorch on images in [-1, 1] (default 1e-4)")
+    add_threads(p)
     p.set_defaults(func=run)
 
 

@@ -37,6 +37,7 @@ from nicegan.files import describe_os_error, writable_dir
 from nicegan.layers.recompute import checkpoint_blocks
 from nicegan.models import create_model
 from nicegan.models.base import ClassifierModel
+from nicegan.process import ThreadGovernor, current_policy
 from nicegan.progress import hms, reporter, use_bar
 from nicegan.runtime import resolve_device, seed_everything
 from nicegan.training import distributed as D
@@ -297,9 +298,13 @@ class Trainer:
         saved, sampled = self.step, -1
         self.model.train()
         it = iter(self.loader)
+        # follows other processes' load with the thread count (CPU only, auto policy only, never under DDP: the
+        # ranks' threads were split on purpose)
+        governor = ThreadGovernor(current_policy() if self.device.type == "cpu" and self.dist.world == 1 else None)
         with _GracefulStop() as stop:
             try:
                 while self.step < tc.max_steps:
+                    governor.tick()
                     batch = {k: self._to_device(v) for k, v in next(it).items()}
                     self.step += 1
                     lr = set_lr(self.optimizers, self.step, tc)
