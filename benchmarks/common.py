@@ -2,8 +2,11 @@
 
 With ``--json`` every script still prints its table, then as its last line one JSON object:
 ``{"benchmark": NAME, "machine": {...}, "peaks_gflop_s": {"fp32": ..., "bf16": ...}, "variants": {VARIANT:
-{"s_per_iter" or "images_per_s", "peak_gib", "gflop_per_iter", "pct_of_peak", ...}}}``, so results can be compared
-by a script across runs and machines.
+{"s_per_iter" or "images_per_s", "peak_gib", "gflop_per_iter", "pct_of_peak", ...}}, "conditions": {...}}``, so
+results can be compared by a script across runs and machines. ``conditions`` holds the load average and the thread
+settings when the script started and when it ended; when the 1-minute load moved by more than
+:data:`MAX_LOAD_CHANGE`, ``steady_load`` is false and a warning says that ratios between variants are unreliable
+(printed too: a speed-up measured while the machine's load changed is not reported without saying so).
 """
 
 from __future__ import annotations
@@ -16,6 +19,35 @@ import time
 from typing import Any
 
 import torch
+
+#: the largest change of the 1-minute load average over a benchmark for its ratios to count as measured at one load
+MAX_LOAD_CHANGE = 1.0
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NICEGAN_THREADS", "OMP_WAIT_POLICY")
+
+
+def conditions_now() -> dict[str, Any]:
+    """The load average and the thread settings at this moment."""
+    try:
+        load = list(os.getloadavg())
+    except OSError:
+        load = []
+    return {"loadavg": load, "torch_threads": torch.get_num_threads(),
+            "env": {k: os.environ[k] for k in _THREAD_VARS if k in os.environ}}
+
+
+_START = conditions_now()
+
+
+def conditions() -> dict[str, Any]:
+    """Start and end conditions of this run, and whether the load held (see the module docstring)."""
+    end = conditions_now()
+    steady = bool(_START["loadavg"]) and bool(end["loadavg"]) and \
+        abs(end["loadavg"][0] - _START["loadavg"][0]) <= MAX_LOAD_CHANGE
+    out = {"start": _START, "end": end, "steady_load": steady}
+    if not steady:
+        out["warning"] = ("the machine's load changed during the run (1-minute load "
+                          f"{_START['loadavg'][:1]} -> {end['loadavg'][:1]}): ratios between variants are unreliable")
+    return out
 
 
 def add_json_flag(p: argparse.ArgumentParser) -> None:
@@ -71,6 +103,9 @@ def machine() -> dict[str, Any]:
 
 def emit(name: str, variants: dict[str, dict[str, Any]], peaks: dict[str, float] | None = None,
          **extra: Any) -> None:
-    """Print the ``--json`` line."""
+    """Print the ``--json`` line (after a warning line when the load changed during the run)."""
+    cond = conditions()
+    if "warning" in cond:
+        print(f"WARNING: {cond['warning']}", flush=True)
     print(json.dumps({"benchmark": name, "machine": machine(), "peaks_gflop_s": peaks or {}, "variants": variants,
-                      **extra}, allow_nan=True), flush=True)
+                      "conditions": cond, **extra}, allow_nan=True), flush=True)

@@ -19,6 +19,7 @@ CASES = {
     "gpu_suite.py": ["--tiny", "--device", "cpu"],
     "fast_paths.py": ["--img-size", "64", "--ch", "4", "--n-res", "1", "--rounds", "1", "--warmup", "1",
                       "--no-compile"],
+    "busy_machine.py": ["--rounds", "1", "--workloads", "translate"],
 }
 SUITE_ROWS = {f"{model}_{variant}" for model in ("light", "full")
               for variant in ("fp32", "tf32", "bf16", "bf16_channels_last", "bf16_fused_adam", "bf16_checkpointing",
@@ -38,6 +39,9 @@ def test_benchmark_json_line(script: str) -> None:
     assert len(lines) > 2, "the table is still printed"
     out = json.loads(lines[-1])
     assert out["benchmark"] and out["machine"]["threads"] >= 1 and out["variants"]
+    cond = out["conditions"]  # load and threads at start and end, and whether ratios are to be trusted
+    assert cond["start"]["torch_threads"] >= 1 and cond["end"]["loadavg"] and isinstance(cond["steady_load"], bool)
+    assert cond["steady_load"] or "WARNING: the machine's load changed" in res.stdout
     for name, figures in out["variants"].items():
         assert any(k in figures for k in ("s_per_iter", "images_per_s")), name
         if figures.get("status", "ok") == "ok":  # gpu_suite: skipped rows say why and have null figures
@@ -50,6 +54,11 @@ def test_benchmark_json_line(script: str) -> None:
         assert ours["gflop_per_iter"] > 0 and ours["pct_of_peak"] > 0 and ours["peak_gib"] > 0
     if script == "gpu_suite.py":
         check_gpu_suite(out)
+    if script == "busy_machine.py":  # auto and every fixed count, idle and beside the competing process it starts
+        cpus = out["cpus"]
+        assert set(out["variants"]) == {f"{c}_translate_{v}" for c in ("idle", "busy")
+                                        for v in ("auto", *map(str, range(1, cpus + 1)))}
+        assert set(out["summary"]) == {"idle.translate", "busy.translate"}
 
 
 def check_gpu_suite(out: dict) -> None:
