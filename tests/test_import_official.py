@@ -163,6 +163,8 @@ def _munit(tmp_path: Path, with_dis: bool = True) -> tuple[Path, Any, dict[str, 
     for d in "ab":  # the official AdaIN layers register running buffers that the forward pass never reads
         gens[d]["dec.model.0.model.0.model.0.norm.running_mean"] = torch.zeros(4)
         gens[d]["dec.model.0.model.0.model.0.norm.running_var"] = torch.ones(4)
+        # and PyTorch 0.3 files (the released edges2shoes.pt) carry InstanceNorm statistics in the encoders
+        gens[d]["enc_content.model.1.norm.running_mean"] = torch.zeros(8)
     torch.save(gens, folder / "gen_00000500.pt")
     expected: dict[str, torch.Tensor] = {}
     if with_dis:
@@ -182,7 +184,7 @@ def test_munit_trainer_files_become_a_run_with_adam_moments(tmp_path: Path, tiny
     assert report.format == "munit" and report.kind == "run" and report.step == 500
     assert report.settings["model.n_res"] == 2 and report.settings["model.dis_num_scales"] == 2
     assert report.settings["model.mlp_dim"] == 12 and report.settings["model.style_dim"] == 8
-    assert any("dropped 4 AdaIN running-statistics" in n for n in report.notes)
+    assert any("dropped 6 AdaIN / InstanceNorm running-statistics" in n for n in report.notes)
     _same_translation(run, ref, ("a2b", "b2a"), style=True)
     _check_adam(run, ref, expected)
     assert main(["-q", "resume", str(run), "--stop-at", "501", "--no-progress"]) == 0
@@ -204,13 +206,17 @@ def test_munit_released_generator_becomes_a_two_way_bundle(tmp_path: Path) -> No
 
 def test_unit_version_02_files_become_a_run(tmp_path: Path) -> None:
     ref, cfg = tiny_model("unit", "model.n_enc_res_blk=2", "model.n_gen_res_blk=2", "model.n_dis_layer=4", seed=8)
-    torch.save(ref.nets["gen"].state_dict(), tmp_path / "cat2tiger_gen_00002000.pkl")
+    gen = dict(ref.nets["gen"].state_dict())
+    gen["encode_A.1.model.1.running_mean"] = torch.zeros(8)  # InstanceNorm statistics of a PyTorch < 0.4 file
+    gen["encode_A.1.model.1.running_var"] = torch.ones(8)
+    torch.save(gen, tmp_path / "cat2tiger_gen_00002000.pkl")
     dis = {**{f"model_A.{k[len('model.'):]}": v for k, v in ref.nets["dis_a"].state_dict().items()},
            **{f"model_B.{k[len('model.'):]}": v for k, v in ref.nets["dis_b"].state_dict().items()}}
     torch.save(dis, tmp_path / "cat2tiger_dis_00002000.pkl")
     files = [tmp_path / "cat2tiger_gen_00002000.pkl", tmp_path / "cat2tiger_dis_00002000.pkl"]
     report = import_official(files, tmp_path / "run", img_size=SIZE)
     assert report.format == "unit" and report.kind == "run" and report.step == 2000
+    assert any("dropped 2 InstanceNorm" in n for n in report.notes)
     for key in ("ch", "n_enc_front_blk", "n_enc_res_blk", "n_enc_shared_blk", "n_gen_shared_blk", "n_gen_res_blk",
                 "dis_ch", "n_dis_layer"):
         assert report.settings[f"model.{key}"] == getattr(cfg.model, key), key
@@ -278,9 +284,15 @@ def test_drit_save_file_becomes_a_run_with_per_net_adam(tmp_path: Path, tiny_dat
 
 def test_drit_test_nets_alone_become_a_bundle(tmp_path: Path) -> None:
     ref, _ = tiny_model("drit", seed=11)
-    torch.save({k: ref.nets[k].state_dict() for k in ("enc_c", "enc_a", "gen")}, tmp_path / "model.pth")
+    nets = {k: ref.nets[k].state_dict() for k in ("enc_c", "enc_a", "gen")}
+    torch.save(nets, tmp_path / "model.pth")
     report = import_official([tmp_path / "model.pth"], tmp_path / "b", img_size=SIZE)
     assert report.kind == "bundle" and report.directions == ("a2b", "b2a")
+    # a file of the code before 2018-08-05: another LayerNorm (gamma/beta), which the official code no longer loads
+    nets["gen"] = {k.replace("decA2.0.model.1.weight", "decA2.0.model.1.gamma"): v for k, v in nets["gen"].items()}
+    torch.save(nets, tmp_path / "old.pth")
+    with pytest.raises(CheckpointError, match="before 2018-08-05"):
+        import_official([tmp_path / "old.pth"], tmp_path / "b2", img_size=SIZE)
 
 
 # --- every format: detection and refusals ---------------------------------------------------------------------

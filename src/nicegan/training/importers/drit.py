@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from nicegan.errors import CheckpointError
 from nicegan.training.importers.common import (
     Imported,
     OfficialFormat,
@@ -51,6 +52,12 @@ def convert(files: Mapping[Path, Any], opts: dict[str, Any]) -> Imported:
     path, raw = next(iter(files.items()))
     where = path.name
     nets = {ours: strip_prefix(raw[off]) for off, ours in NETS.items() if off in raw}
+    if any(k.endswith((".gamma", ".beta")) for k in nets["gen"]):
+        # official commit 5ec8d6a (2018-08-05) replaced LayerNorm's gamma/beta and its (x - mean) / (std + eps)
+        # with F.layer_norm: the official code itself has not loaded such files since
+        raise CheckpointError(f"{where} was written by the DRIT code of before 2018-08-05 (LayerNorm gamma/beta, "
+                              "normalising by std + eps); the current official networks, which this toolkit "
+                              "follows, compute another LayerNorm and cannot load it (nor can the official code)")
     enc_c, enc_a = nets["enc_c"], nets["enc_a"]
     ch, img_ch = shape(enc_c, "convA.0.model.1.weight", where, "a DRIT content encoder")[:2]
     concat = "fc_A.0.weight" in enc_a

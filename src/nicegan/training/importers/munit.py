@@ -5,8 +5,10 @@ such a file alone, which ``test.py`` loads), ``dis_%08d.pt`` the two discriminat
 ``optimizer.pt`` (overwritten at every save, so it belongs to the newest iteration) ``{"gen": ..., "dis": ...}``,
 the Adam states over ``gen_a`` then ``gen_b`` (``dis_a`` then ``dis_b``) parameters. The iteration in the names is
 the one the official resume continues from. The AdaIN layers' running buffers in ``gen`` files are never read by
-the official forward pass and are not kept by the toolkit (dropped, said). Widths, depths and the style size are
-read off the weights; activation, padding and the GAN loss are the official defaults (relu, reflect, lsgan).
+the official forward pass and are not kept by the toolkit, nor are the InstanceNorm statistics that files of PyTorch
+0.3 carry (the released edges2shoes model has them; the official ``test.py`` deletes them): dropped, said. Widths,
+depths and the style size are read off the weights; activation, padding and the GAN loss are the official defaults
+(relu, reflect, lsgan).
 """
 
 from __future__ import annotations
@@ -69,7 +71,9 @@ def _iter_of(p: Path) -> int | None:
 
 def _clean(sd: StateDict) -> tuple[StateDict, int]:
     sd = strip_prefix(sd)
-    stats = [k for k in sd if k.startswith("dec.") and k.endswith(_STATS)]
+    # AdaIN buffers in the decoder, and InstanceNorm statistics anywhere in files of PyTorch 0.3 (the official
+    # test.py deletes the latter too): no forward pass reads them, and no generator has a BatchNorm
+    stats = [k for k in sd if k.endswith(_STATS)]
     return {k: v for k, v in sd.items() if k not in stats}, len(stats)
 
 
@@ -90,7 +94,8 @@ def convert(files: Mapping[Path, Any], opts: dict[str, Any]) -> Imported:
         nets[f"gen_{dom}"], n = _clean(files[gen_path][dom])
         dropped += n
     if dropped:
-        notes.append(f"dropped {dropped} AdaIN running-statistics buffers (never read by the official forward pass)")
+        notes.append(f"dropped {dropped} AdaIN / InstanceNorm running-statistics buffers (never read by the official "
+                     "forward pass)")
     where = gen_path.name
     g = nets["gen_a"]
     dim, img_ch = shape(g, "enc_content.model.0.conv.weight", where, "an AdaIN generator")[:2]

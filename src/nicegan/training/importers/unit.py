@@ -32,7 +32,8 @@ from nicegan.training.importers.common import (
 )
 
 GEN, DIS = re.compile(r"(.*)_gen_(\d+)\.pkl"), re.compile(r"(.*)_dis_(\d+)\.pkl")
-DEFAULT_SIZE = 256  # the cat2tiger / corgi2husky configs' crop size
+DEFAULT_SIZE = 216  # the cat2tiger / corgi2husky configs' crop (after a 1.2x rescale)
+_NORM_STATS = (".running_mean", ".running_var", ".num_batches_tracked")
 
 
 def _kind(sd: Mapping[str, Any]) -> str | None:
@@ -82,6 +83,12 @@ def convert(files: Mapping[Path, Any], opts: dict[str, Any]) -> Imported:
         raise CheckpointError(f"{gen_path.name} has no discriminator file of the same iteration among the files given")
     gen = strip_prefix(files[gen_path])
     where = gen_path.name
+    if not da:  # files of PyTorch < 0.4 carry InstanceNorm running statistics that no forward pass reads
+        stats = [k for k in gen if k.endswith(_NORM_STATS)]
+        if stats:
+            notes.append(f"dropped {len(stats)} InstanceNorm running-statistics entries (written by PyTorch < 0.4, "
+                         "never read by the forward pass)")
+            gen = {k: v for k, v in gen.items() if k not in stats}
     nets: dict[str, StateDict] = {"gen": gen}
     if da:
         ch, in_ch = shape(gen, "g_en_conv0_a.model.0.weight", where, "a CoVAE32x32")[:2]
