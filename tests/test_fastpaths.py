@@ -110,7 +110,7 @@ def test_fast_flag_is_the_measured_preset_and_explicit_flags_win(tiny_data: Path
     from nicegan.cli.common import FAST_PRESET, fast_path_values
 
     parser = build_parser()
-    assert FAST_PRESET == {"fused_adam": True}, "README's Speed section documents this measured choice"
+    assert FAST_PRESET == {"fused_adam": True}, "docs/performance.md documents this measured choice"
     for cmd in (["train", "--fast"], ["resume", "RUN", "--fast"]):
         assert fast_path_values(parser.parse_args(cmd)) == {"train.fused_adam": True}
     assert fast_path_values(parser.parse_args(["train", "--fast", "--channels-last", "--amp", "bf16"])) == {

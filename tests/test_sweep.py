@@ -305,7 +305,7 @@ def test_changed_settings_do_not_mix_with_an_existing_sweep(tmp_path: Path, caps
 @pytest.mark.parametrize("name", sweep_names())
 def test_shipped_sweeps_parse_and_resolve(name: str) -> None:
     sweep = load_sweep(name)
-    budget = 1000 if name == "digits-da" else 300  # the DA comparison runs longer (README)
+    budget = 1000 if name == "digits-da" else 300  # the DA comparison runs longer (docs/results.md)
     assert sweep.name == name and sweep.steps == budget and sweep.eval_steps[-1] == budget
     assert len(sweep.eval_steps) >= 2
     configs = sweep.resolve()

@@ -101,7 +101,7 @@ FAST_PATH_FLAGS = ("amp", "channels_last", "compile", "fused_adam", "cudnn_bench
 #: what ``--fast`` turns on: the combination ``benchmarks/fast_paths.py --img-size 128`` measured fastest on the
 #: project's CPU (2-core AVX2 VM, NICE-GAN light / full): fused Adam 0.95x / 0.97x the default's time; channels_last
 #: (1.20x / 1.22x), torch.compile (1.12x light, after 407 s of compiling) and checkpointing (1.30x / 1.28x) were
-#: slower (README). bf16 is not in it: this CPU emulates bf16, and its speed on a GPU is unmeasured.
+#: slower (docs/performance.md). bf16 is not in it: this CPU emulates bf16, and its speed on a GPU is unmeasured.
 FAST_PRESET: dict[str, Any] = {"fused_adam": True}
 
 
@@ -111,7 +111,7 @@ def add_fast_paths(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("fast paths (opt-in)")
     g.add_argument("--fast", action="store_true", help="the combination measured fastest on a CPU here: "
                    + ", ".join(f"train.{k}={str(v).lower()}" for k, v in FAST_PRESET.items())
-                   + " (README, Speed); flags given beside it win")
+                   + " (docs/performance.md); flags given beside it win")
     g.add_argument("--amp", choices=["none", "bf16", "fp16"], help="mixed-precision autocast (fp16 adds gradient "
                    "scaling)")
     g.add_argument("--channels-last", action="store_const", const=True, help="NHWC memory format")
@@ -121,7 +121,7 @@ def add_fast_paths(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("memory (opt-in)")
     m.add_argument("--checkpoint-activations", action="store_const", const=True,
                    help="recompute the networks' block activations in the backward pass instead of keeping them: "
-                   "the same gradients bit for bit, a lower memory peak, slower steps (README: measured figures)")
+                   "the same gradients bit for bit, a lower memory peak, slower steps (docs/performance.md: measured figures)")
 
 
 def fast_path_values(args: argparse.Namespace) -> dict[str, Any]:
