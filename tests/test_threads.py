@@ -14,6 +14,7 @@ import torch
 
 from nicegan.cli import build_parser, main
 from nicegan.process import ThreadGovernor, ThreadPolicy, choose_threads, free_cpus, others_busy, usable_cpus
+from tests.conftest import TINY
 
 #: each long command with arguments that parse but fail at once inside the command (a path that does not exist)
 LONG = {
@@ -68,9 +69,14 @@ def test_a_bad_thread_variable_is_a_one_line_error(monkeypatch: pytest.MonkeyPat
         main(["evaluate", "--checkpoint", "NOPE", "--threads", "0"])
 
 
-def test_the_choice_is_printed_at_start(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_choice_is_printed_when_work_starts(tmp_path: Path, tiny_data: Path, capsys,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NICEGAN_THREADS", raising=False)
-    main(["evaluate", "--checkpoint", "NOPE", "--threads", "1"])
+    assert main(["evaluate", "--checkpoint", "NOPE", "--threads", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nicegan: error:") and "threads:" not in err, "a mistake's error comes first and alone"
+    assert main(["train", "--data", str(tiny_data), "--run-dir", str(tmp_path / "r"), "--max-steps", "1",
+                 "--no-progress", "--threads", "1", "--set", *TINY]) == 0
     assert "threads: 1 thread (--threads)" in capsys.readouterr().err
 
 

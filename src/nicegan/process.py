@@ -222,10 +222,22 @@ _POLICY: ThreadPolicy | None = None
 
 def configure_threads(requested: int | None = None) -> ThreadPolicy:
     """Choose and apply the thread policy of this command (kept for :func:`current_policy`)."""
-    global _POLICY
-    _POLICY = choose_threads(requested)
+    global _POLICY, _ANNOUNCED
+    _POLICY, _ANNOUNCED = choose_threads(requested), False
     apply_threads(_POLICY)
     return _POLICY
+
+
+_ANNOUNCED = False
+
+
+def announce_threads() -> None:
+    """Log the command's thread choice once, when it starts computing (after its arguments were checked, so a
+    mistake's one-line error stays the first thing a user reads)."""
+    global _ANNOUNCED
+    if _POLICY is not None and not _ANNOUNCED:
+        _ANNOUNCED = True
+        log.info("threads: %s", _POLICY.describe())
 
 
 def current_policy() -> ThreadPolicy | None:

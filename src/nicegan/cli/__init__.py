@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "threads"):  # a long-running command: settle its threads before torch loads
             from nicegan.process import configure_threads
 
-            logging.getLogger("nicegan").info("threads: %s", configure_threads(args.threads).describe())
+            configure_threads(args.threads)  # announced when the command starts computing (runtime.resolve_device)
         return int(args.func(args) or 0)
     except NiceganError as e:
         print(f"nicegan: error: {one_line(str(e))}", file=sys.stderr)

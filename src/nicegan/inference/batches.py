@@ -13,12 +13,31 @@ from torch import Tensor
 from nicegan.errors import NiceganError
 from nicegan.models.base import HeatmapModel, StyleModel, TranslationModel
 from nicegan.models.registry import physical_memory
+from nicegan.process import announce_threads
 
 #: the largest network input side a translation accepts
 MAX_SIZE = 16384
 
 #: style codes of images ``start .. start + n`` of a translated stream, ``fn(start, n) -> n x style_dim``
 StyleFn = Callable[[int, int], Tensor]
+
+
+def check_size(size: int) -> None:
+    """Refuse a network size (the shorter side images are resized to) over :data:`MAX_SIZE`, before anything is
+    resized to it; the command line's ``--size`` and the Python API's ``size=`` give this same reason."""
+    if size > MAX_SIZE:
+        raise NiceganError(f"size {size} is over the {MAX_SIZE:,} px this toolkit translates at (the networks see "
+                           "size x size images; translate at the training size and keep the input's resolution with "
+                           "--keep-size or keep_size=True)")
+
+
+def check_fitted(height: int, width: int) -> None:
+    """Refuse a network input whose longer side (the shorter one resized to the size, the aspect ratio kept) is over
+    :data:`MAX_SIZE`, before the image is resized to it."""
+    if max(height, width) > MAX_SIZE:
+        raise NiceganError(f"an input fitted to {width}x{height} px is over the {MAX_SIZE:,} px this toolkit "
+                           "translates at (an extreme aspect ratio?); translate it in tiles with --keep-size or "
+                           "keep_size=True")
 
 
 def check_translation_memory(model: TranslationModel, size: int | tuple[int, int], batch_size: int,
@@ -29,12 +48,9 @@ def check_translation_memory(model: TranslationModel, size: int | tuple[int, int
     four times the largest activation of one batch (input, output, a skip connection and a temporary).
     """
     height, width = (size, size) if isinstance(size, int) else size
-    if isinstance(size, int) and size > MAX_SIZE:
-        raise NiceganError(f"--size {size} is over the {MAX_SIZE:,} px this toolkit translates at (the networks see "
-                           "size x size images; translate at the training size and use --keep-size)")
-    if max(height, width) > MAX_SIZE:
-        raise NiceganError(f"an input fitted to {width}x{height} px is over the {MAX_SIZE:,} px this toolkit "
-                           "translates at (an extreme aspect ratio?); use --keep-size to translate it in tiles")
+    if isinstance(size, int):
+        check_size(size)
+    check_fitted(height, width)
     # the meta pass costs a model build (a tenth of a second for NICE-GAN): once per model and batch shape, so a
     # server or the Python API translating one image at a time does not pay it per call
     key = (height, width, batch_size, direction)
@@ -104,6 +120,8 @@ def translate_batches(model: TranslationModel, batches: Iterable[Tensor], direct
     done = 0
     try:
         for x in batches:
+            if device.type == "cpu":
+                announce_threads()  # once per command, when its first batch starts (its inputs are checked by then)
             x = x.to(device)
             with inference_context(model):
                 if style is None:

@@ -37,7 +37,7 @@ from nicegan.files import describe_os_error, writable_dir
 from nicegan.layers.recompute import checkpoint_blocks
 from nicegan.models import create_model
 from nicegan.models.base import ClassifierModel
-from nicegan.process import ThreadGovernor, current_policy
+from nicegan.process import ThreadGovernor, announce_threads, current_policy
 from nicegan.progress import hms, reporter, use_bar
 from nicegan.runtime import resolve_device, seed_everything
 from nicegan.training import distributed as D
@@ -288,6 +288,8 @@ class Trainer:
         """Train to ``train.max_steps`` (or ``stop_at``); always ends with a checkpoint at the last step."""
         tc = self.tc
         if self.dist.is_main:
+            if self.device.type == "cpu":
+                announce_threads()
             log.info("training %s from step %d to %d on %s (%s)", self.cfg.model_name, self.step, tc.max_steps,
                      self.device, self.run_dir)
         bar = reporter(tc.max_steps, "training", unit="step", progress=self.progress, initial=self.step,
