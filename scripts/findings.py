@@ -1,4 +1,5 @@
-"""The "paper's findings" tables of docs/results.md and the decoupled-training plot, from the results.json of the shipped sweeps.
+"""The "paper's findings" tables of docs/results.md and the decoupled-training plot, from the results.json of
+the shipped sweeps.
 
     nicegan sweep digits-tuning --out sweeps/tuning --parallel 2
     nicegan sweep digits-main --out sweeps/main --parallel 2

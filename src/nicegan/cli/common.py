@@ -121,7 +121,7 @@ def add_fast_paths(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("memory (opt-in)")
     m.add_argument("--checkpoint-activations", action="store_const", const=True,
                    help="recompute the networks' block activations in the backward pass instead of keeping them: "
-                   "the same gradients bit for bit, a lower memory peak, slower steps (docs/performance.md: measured figures)")
+                   "the same gradients bit for bit, a lower memory peak, slower steps (measured: docs/performance.md)")
 
 
 def fast_path_values(args: argparse.Namespace) -> dict[str, Any]:

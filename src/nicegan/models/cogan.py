@@ -41,7 +41,8 @@ Deliberate deviations from the official code:
    4x4 s2 deconvs halving the width, 3x3 output deconv; 5x5 then 3x3 s2 convs doubling from ``dis_ch`` to 2x2, an FC
    ``dis_fc`` and the logits, all with BN + bias + PReLU). Sharing follows the spec's estimate of the paper's
    appendix: the last up-sampling stage and the output layer of G, and the first two convs of D, are per domain.
-   No dropout (the PyTorch port has none). Preset ``cogan-faces`` (64 px photos, e.g. the cat2dog row of docs/results.md).
+   No dropout (the PyTorch port has none). Preset ``cogan-faces`` (64 px photos, e.g. the cat2dog row of
+   docs/results.md).
 5. The discriminator has two logits and a 2-class softmax CE as the official (equal to BCE on their difference); the
    CE is averaged per domain and the two domains' terms are averaged, which equals the official mean over the
    concatenated pair. The DA classifier loss reuses the real-A features of the adversarial pass (the port runs
