@@ -428,7 +428,8 @@ def test_cli_serves_the_model_and_warns_off_loopback(saved: Path, monkeypatch: p
     import nicegan.web.common
 
     served: list[tuple[Any, str, int]] = []
-    monkeypatch.setattr(nicegan.web.common, "run_app", lambda app, host, port: served.append((app, host, port)))
+    monkeypatch.setattr(nicegan.web.common, "run_app",
+                        lambda app, host, port, on_stop=None: served.append((app, host, port)))
     port = free_port()
     assert main(["serve", "--checkpoint", str(saved), "--device", "cpu", "--port", str(port)]) == 0
     err = capsys.readouterr().err

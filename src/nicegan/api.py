@@ -27,6 +27,7 @@ from torch import Tensor
 from nicegan.data.images import ImageDecodeError, load_rgb, to_rgb
 from nicegan.errors import NiceganError
 from nicegan.inference import load_model, translate_images
+from nicegan.inference.images import check_image
 from nicegan.inference.styles import prior_styles, require_style_model, style_bank, style_of_image, target_domain
 from nicegan.models.base import DIRECTIONS, HeatmapModel, StyleModel, TranslationModel
 
@@ -173,6 +174,7 @@ def _one_to_pil(item: Any) -> tuple[list[Image.Image], Any]:
         except ImageDecodeError as e:
             raise NiceganError(f"cannot read {item}: {e}") from None
     if isinstance(item, Image.Image):  # converted as files are: 16-bit scaled, transparency on white
+        check_image(*item.size)  # before a lazily opened image is decoded
         try:
             item.load()
             return [to_rgb(item)], lambda outs: outs
@@ -194,6 +196,7 @@ def _array_to_pil(a: np.ndarray) -> Image.Image:
     elif a.ndim != 2:
         raise NiceganError(f"an image array must be H x W or H x W x 3 (N x H x W x 3 for a stack), got shape "
                            f"{a.shape}")
+    check_image(a.shape[1], a.shape[0])  # before any copy (a broadcast view may stand for terabytes)
     if a.dtype != np.uint8:
         if not np.issubdtype(a.dtype, np.floating):
             raise NiceganError(f"an image array must be uint8 (0-255) or float (0-1), got {a.dtype}")
@@ -215,6 +218,11 @@ def _tensor_to_pil(t: Tensor) -> Image.Image:
     if t.ndim != 3 or t.shape[0] not in (1, 3):
         raise NiceganError(f"an image tensor must be C x H x W with C = 1 or 3 (N x C x H x W for a batch), got "
                            f"shape {tuple(t.shape)}")
+    if t.device.type == "meta":
+        raise NiceganError("the image tensor is on the meta device: it has a shape but no pixels to translate")
+    if t.layout != torch.strided:
+        raise NiceganError(f"an image tensor must be dense, got a {str(t.layout).removeprefix('torch.')} tensor")
+    check_image(t.shape[2], t.shape[1])  # before the copy to the CPU (an expanded tensor may stand for terabytes)
     t = t.detach().cpu()
     if t.dtype != torch.uint8 and not t.is_floating_point():
         raise NiceganError(f"an image tensor must be float (0-1) or uint8, got {t.dtype}")

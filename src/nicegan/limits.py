@@ -1,8 +1,16 @@
-"""Bounds on untrusted nested data (YAML configs, checkpoint payloads) checked without expanding it."""
+"""Bounds on untrusted input: nested data (YAML configs, checkpoint payloads) checked without expanding it, and the
+default limits of a download. Nothing here imports torch: the command line reads these while it builds its parser.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+#: seconds a dataset download, retries included, may take by default (the CycleGAN archives are at most a few hundred
+#: MB: well within this even at DOWNLOAD_MIN_RATE); the partial file is kept, so running the command again continues
+DOWNLOAD_DEADLINE = 4 * 3600.0
+#: the slowest average rate (bytes per second, over each read-timeout period) a download may keep by default
+DOWNLOAD_MIN_RATE = 10_000.0
 
 
 def exceeds(tree: Any, max_nodes: int, max_depth: int, *, keys: bool = False) -> bool:

@@ -13,6 +13,9 @@ log = logging.getLogger("nicegan")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from nicegan.limits import DOWNLOAD_DEADLINE as DEADLINE
+    from nicegan.limits import DOWNLOAD_MIN_RATE as MIN_RATE
+
     p = sub.add_parser("data", help="check a dataset folder, or download a standard one",
                        description="Dataset tools: 'check' reports what training would see in a folder with trainA/ "
                        "trainB/ testA/ testB/; 'download' fetches a standard unpaired dataset into that layout.")
@@ -46,9 +49,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--sha256", metavar="HEX", help="expected SHA-256 of the archive")
     d.add_argument("--force", action="store_true", help="replace an existing non-empty DIR/NAME")
     d.add_argument("--timeout", type=float, default=30.0, metavar="S",
-                   help="seconds a connection or read may stall before it fails (default 30)")
+                   help="seconds a connection or read may stall before it fails, and the period --min-rate is "
+                   "averaged over (default 30)")
     d.add_argument("--retries", type=non_negative_int, default=3, metavar="N",
                    help="automatic resumptions of a dropped connection (default 3)")
+    d.add_argument("--deadline", type=float, default=DEADLINE, metavar="S",
+                   help="seconds the whole transfer, retries included, may take; the partial file is kept for the "
+                   f"next run (default {DEADLINE:g}, {DEADLINE / 3600:g} h)")
+    d.add_argument("--min-rate", type=float, default=MIN_RATE / 1000, metavar="KB_S",
+                   help="slowest average rate in kB/s over each --timeout period; slower counts as a dropped "
+                   f"connection (default {MIN_RATE / 1000:g}; 0: any rate)")
     add_progress(d)
     d.set_defaults(func=run_download)
 
@@ -85,7 +95,8 @@ def run_download(args: argparse.Namespace) -> int:
     if not args.name or not args.dir:
         raise NiceganError("give NAME and DIR (e.g. nicegan data download horse2zebra datasets), or --list")
     res = download(args.name, args.dir, url=args.url, sha256=args.sha256, force=args.force, timeout=args.timeout,
-                   retries=args.retries, progress=args.progress)
+                   retries=args.retries, progress=args.progress, deadline=args.deadline,
+                   min_rate=args.min_rate * 1000)
     counts = ", ".join(f"{k} {n}" for k, n in res.counts.items())
     print(f"{res.name}: {res.size:,} bytes from {res.url}")
     if res.pinned:

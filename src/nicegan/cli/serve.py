@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         log.warning("listening on %s: anyone who can reach this machine on port %d can use the model (there is no "
                     "login); --host 127.0.0.1 keeps it to this machine", args.host, args.port)
     log.info("open %s  (Ctrl-C stops)", browser_url(args.host, args.port))
-    run_app(create_app(service), args.host, args.port)
+    # a stop ends the translation in progress at once (answered 503) instead of waiting for it
+    run_app(create_app(service), args.host, args.port, on_stop=service.stop)
     log.info("stopped")
     return 0

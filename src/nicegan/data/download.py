@@ -4,12 +4,16 @@ The transfer goes to ``DIR/NAME.part`` with a small ``DIR/NAME.part.json`` besid
 and the server's ETag or Last-Modified). An interrupted transfer, whether the connection dropped (retried here a few
 times) or the command was stopped, continues from the bytes already on disk with an HTTP ``Range`` request;
 ``If-Range`` makes the server send the whole file again if it changed in between. Every read has a timeout, so a
-dead connection never hangs the command.
+dead connection never hangs the command; a transfer slower than a minimum rate (averaged over each timeout period)
+counts as dropped, and the whole transfer, retries included, has a deadline: a server that sends a byte now and then
+cannot hold the command for ever (a watchdog shuts the connection down at the deadline, whatever it is blocked in).
 
 Verification: the SHA-256 of the whole file is always computed and printed. When one is pinned (``--sha256`` or
-:data:`DATASETS`) a mismatch is an error and the file is deleted: resuming cannot repair a complete file with the
-wrong bytes, and keeping it would make every later run fail the same way. Without a pin, the size must match the
-server's ``Content-Length`` and the archive must read back completely (every zip member's CRC, every tar member).
+:data:`DATASETS`; surrounding whitespace and case do not matter) a mismatch is an error and the file is deleted:
+resuming cannot repair a complete file with the wrong bytes, and keeping it would make every later run fail the same
+way. A file whose hash matches the pin is never deleted, even when it is no usable dataset archive. Without a pin,
+the size must match the server's ``Content-Length`` and the archive must read back completely (every zip member's
+CRC, every tar member).
 
 Extraction refuses the whole archive if any member has an absolute name, a ``..`` component, or is a link pointing
 outside the archive; links that stay inside are skipped (a dataset needs none, and never creating a link means no
@@ -29,9 +33,12 @@ import math
 import os
 import re
 import shutil
+import socket
 import stat
 import tarfile
+import threading
 import time
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,11 +46,12 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
-from urllib.request import Request, urlopen
+from urllib.request import Request
 
 from nicegan.data.check import FOLDERS
 from nicegan.errors import NiceganError
 from nicegan.files import describe_os_error, replace_folder, sha256_file
+from nicegan.limits import DOWNLOAD_DEADLINE, DOWNLOAD_MIN_RATE
 from nicegan.progress import reporter
 from nicegan.version import __version__
 
@@ -59,9 +67,11 @@ CHUNK = 1 << 16
 MB = 1_000_000
 #: seconds before the first automatic retry of a dropped transfer (doubled each time, at most 30 s)
 RETRY_DELAY = 2.0
+#: default seconds a whole transfer may take, and slowest average rate in bytes per second (see nicegan.limits)
+DEADLINE, MIN_RATE = DOWNLOAD_DEADLINE, DOWNLOAD_MIN_RATE
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_HEX_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+_HEX_RE = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class BadArchive(NiceganError):
@@ -118,10 +128,26 @@ def resolve(name: str, url: str | None = None) -> tuple[str, str | None]:
     if url is None:
         mirror = os.environ.get(MIRROR_ENV, "").rstrip("/")
         url = f"{mirror}/{name}.zip" if mirror else info.url  # type: ignore[union-attr]
-    parts = urlsplit(url)
+    # urlsplit silently drops tabs and line breaks, http.client refuses them: say so before any request
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise NiceganError(f"the address {url!r} holds a space, line break or other control character; remove it")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number from 0 to 65535)
+    except ValueError as e:
+        raise NiceganError(f"not a valid address: {url} ({e})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise NiceganError(f"not an http:// or https:// address: {url}")
     return url, info.sha256 if info is not None else None
+
+
+def normalize_sha256(text: str) -> str:
+    """A SHA-256 as given by a user (surrounding whitespace, either case, e.g. pasted with its line break) in the
+    lower-case form :func:`nicegan.files.sha256_file` prints; :class:`NiceganError` if it is not 64 hex digits."""
+    value = text.strip().lower()
+    if not _HEX_RE.fullmatch(value):
+        raise NiceganError(f"--sha256 must be 64 hexadecimal digits, got {text!r}")
+    return value
 
 
 def _mb(n: float | None) -> str:
@@ -132,6 +158,96 @@ def _mb(n: float | None) -> str:
 
 class _Interrupted(Exception):
     """The connection broke mid-transfer: the bytes so far are kept and the transfer can resume."""
+
+
+class _Watchdog:
+    """Shuts down the sockets of a transfer when its deadline passes, whatever they are blocked in (the connect, the
+    headers, a read): socket timeouts bound each wait, not their sum, so a server sending one byte per timeout
+    period would otherwise hold the command for ever."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.end = None if seconds is None else time.monotonic() + seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        if seconds is not None:
+            self._timer = threading.Timer(seconds, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def remaining(self) -> float:
+        return math.inf if self.end is None else max(0.0, self.end - time.monotonic())
+
+    def watch(self, sock: socket.socket) -> None:
+        """Shut ``sock``'s connection down at the deadline. A duplicate descriptor is kept: TLS wraps (and detaches)
+        the socket object, and a descriptor of our own cannot be reused by another file meanwhile."""
+        dup = sock.dup()
+        with self._lock:
+            self._sockets.append(dup)
+            if self.expired:
+                _shut(dup)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:  # shutdown ends the connection for every descriptor and blocked read
+                _shut(sock)
+
+    def release(self) -> None:
+        """Close the duplicates of the connections made so far (each request's, once it is over)."""
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+            self._sockets = []
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.release()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _watched(base: type[http.client.HTTPConnection], watchdog: _Watchdog) -> Any:
+    """``base`` whose new sockets are handed to ``watchdog`` as soon as they are connected."""
+
+    class Watched(base):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            create = self._create_connection
+
+            def created(*a: Any, **k: Any) -> socket.socket:
+                sock = create(*a, **k)
+                watchdog.watch(sock)
+                return sock
+
+            self._create_connection = created
+
+    return Watched
+
+
+def _opener(watchdog: _Watchdog) -> urllib.request.OpenerDirector:
+    """urllib's default opener (proxies and redirects included) whose connections the watchdog can shut down."""
+
+    class HTTP(urllib.request.HTTPHandler):
+        def http_open(self, req: Request) -> Any:
+            return self.do_open(_watched(http.client.HTTPConnection, watchdog), req)
+
+    handlers: list[Any] = [HTTP()]
+    if hasattr(urllib.request, "HTTPSHandler"):  # Python built with ssl
+
+        class HTTPS(urllib.request.HTTPSHandler):
+            def https_open(self, req: Request) -> Any:
+                return self.do_open(_watched(http.client.HTTPSConnection, watchdog), req,
+                                    context=self._context)  # type: ignore[attr-defined]
+
+        handlers.append(HTTPS())
+    return urllib.request.build_opener(*handlers)
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
@@ -166,14 +282,14 @@ def _network_error(url: str, e: BaseException, timeout: float) -> NiceganError:
     return NiceganError(f"cannot reach {host}: {text} (no network, or the server is down?)")
 
 
-def _open(url: str, have: int, validator: str | None, timeout: float) -> Any:
+def _open(url: str, have: int, validator: str | None, timeout: float, watchdog: _Watchdog) -> Any:
     headers = {"User-Agent": f"nicegan/{__version__}", "Accept-Encoding": "identity"}
     if have:
         headers["Range"] = f"bytes={have}-"
         if validator:
             headers["If-Range"] = validator
-    try:
-        return urlopen(Request(url, headers=headers), timeout=timeout)  # the scheme was checked in resolve()
+    try:  # the scheme was checked in resolve()
+        return _opener(watchdog).open(Request(url, headers=headers), timeout=timeout)
     except HTTPError as e:
         if e.code == 416 and have:  # nothing left to send: complete already, or the part is not of this file
             _, total = _content_range(e.headers.get("Content-Range"))
@@ -181,26 +297,29 @@ def _open(url: str, have: int, validator: str | None, timeout: float) -> Any:
             return ("complete", total)
         e.close()
         raise NiceganError(f"HTTP error {e.code} ({e.reason}) from {url}") from None
+    except http.client.InvalidURL as e:  # no retry can fix the address
+        raise NiceganError(f"not a valid address: {url} ({e})") from None
     except (ConnectionError, http.client.HTTPException) as e:  # dropped before the headers: worth a retry
         raise _Interrupted(str(e) or type(e).__name__) from None
     except (URLError, TimeoutError, OSError) as e:
         raise _network_error(url, e, timeout) from None
 
 
-def _transfer(url: str, part: Path, meta_path: Path, timeout: float, progress: bool | None) -> int:
+def _transfer(url: str, part: Path, meta_path: Path, timeout: float, progress: bool | None, watchdog: _Watchdog,
+              min_rate: float) -> int:
     """One request: append to ``part`` from where it ends; returns the size, or raises :class:`_Interrupted`."""
     meta = _read_meta(meta_path)
     have = part.stat().st_size if part.exists() else 0
     total = meta.get("total")
     if have and total == have:
         return have
-    resp = _open(url, have, meta.get("validator"), timeout)
+    resp = _open(url, have, meta.get("validator"), timeout, watchdog)
     if isinstance(resp, tuple):  # 416
         if resp[1] == have:
             return have
         log.info("the partial download does not fit the file on the server: starting over")
         part.unlink()
-        return _transfer(url, part, meta_path, timeout, progress)
+        return _transfer(url, part, meta_path, timeout, progress, watchdog, min_rate)
     with resp:
         if resp.status == 206:
             first, total = _content_range(resp.headers.get("Content-Range"))
@@ -232,13 +351,18 @@ def _transfer(url: str, part: Path, meta_path: Path, timeout: float, progress: b
         except OSError as e:
             bar.close()
             raise NiceganError(describe_os_error(e, f"cannot write {part}")) from None
+        # the rate is measured over windows of ``timeout`` seconds: read1 returns whatever one socket read brings
+        # (read(n) would wait for all n bytes, however slowly they trickle in)
+        window_start, window_have = time.monotonic(), have
         try:
             with out:
                 while True:
                     try:
-                        chunk = resp.read(CHUNK)
-                    except (OSError, http.client.HTTPException) as e:  # timeouts and resets are OSErrors too
-                        raise _Interrupted(str(e) or type(e).__name__) from None
+                        chunk = resp.read1(CHUNK)
+                    except (OSError, ValueError, http.client.HTTPException) as e:  # timeouts, resets; ValueError:
+                        raise _Interrupted(str(e) or type(e).__name__) from None  # a socket shut by the watchdog
+                    if watchdog.expired:  # the data may be cut short: never take an end of data for the end
+                        raise _Interrupted("deadline")
                     if not chunk:
                         break
                     try:
@@ -249,6 +373,13 @@ def _transfer(url: str, part: Path, meta_path: Path, timeout: float, progress: b
                     if have // MB > shown:
                         bar.update(have // MB - shown)
                         shown = have // MB
+                    now = time.monotonic()
+                    if now - window_start >= timeout:
+                        rate = (have - window_have) / (now - window_start)
+                        if rate < min_rate:
+                            raise _Interrupted(f"too slow: {_rate(rate)} over the last {now - window_start:.0f} s, "
+                                               f"under the minimum of {_rate(min_rate)} (--min-rate)")
+                        window_start, window_have = now, have
         finally:
             bar.close()
     if total is not None and have < total:
@@ -261,27 +392,58 @@ def _transfer(url: str, part: Path, meta_path: Path, timeout: float, progress: b
     return have
 
 
-def fetch(url: str, part: Path, *, timeout: float = 30.0, retries: int = 3, progress: bool | None = None) -> int:
-    """Download ``url`` into ``part`` (resuming what is there), retrying dropped connections; returns the size."""
+def _rate(bytes_per_s: float) -> str:
+    return f"{bytes_per_s / 1000:.3g} kB/s"
+
+
+def fetch(url: str, part: Path, *, timeout: float = 30.0, retries: int = 3, progress: bool | None = None,
+          deadline: float | None = DEADLINE, min_rate: float = MIN_RATE) -> int:
+    """Download ``url`` into ``part`` (resuming what is there), retrying dropped connections; returns the size.
+
+    ``deadline``: seconds the whole transfer, retries included, may take (None: no limit); ``min_rate``: bytes per
+    second a transfer must average over each ``timeout`` period, or it counts as dropped (0: no minimum). Either
+    way the bytes so far stay in ``part`` for the next run.
+    """
     meta_path = part.with_name(part.name + ".json")
     meta = _read_meta(meta_path)
     if part.exists() and meta.get("url") != url:
         log.info("%s holds a partial download of another address: starting over", part)
         part.unlink()
+    watchdog = _Watchdog(deadline)
+
+    def late(reason: str = "") -> NiceganError:
+        have = part.stat().st_size if part.exists() else 0
+        return NiceganError(f"download of {url} not complete within the deadline of {deadline:g} s (--deadline)"
+                            f"{reason}: {_mb(have)} kept; run the same command again to resume from {part}")
+
     attempt = 0
-    while True:
-        try:
-            return _transfer(url, part, meta_path, timeout, progress)
-        except _Interrupted as e:
-            have = part.stat().st_size if part.exists() else 0
-            attempt += 1
-            if attempt > retries:
-                raise NiceganError(f"download of {url} interrupted after {_mb(have)} ({e}); run the same command "
-                                   f"again to resume from {part}") from None
-            delay = min(30.0, RETRY_DELAY * 2 ** (attempt - 1))
-            log.warning("connection lost after %s (%s); resuming in %g s (retry %d of %d)", _mb(have), e, delay,
-                        attempt, retries)
-            time.sleep(delay)
+    try:
+        while True:
+            try:
+                try:
+                    return _transfer(url, part, meta_path, timeout, progress, watchdog, min_rate)
+                finally:
+                    watchdog.release()
+            except _Interrupted as e:
+                if watchdog.expired:
+                    raise late() from None
+                have = part.stat().st_size if part.exists() else 0
+                attempt += 1
+                if attempt > retries:
+                    raise NiceganError(f"download of {url} interrupted after {_mb(have)} ({e}); run the same "
+                                       f"command again to resume from {part}") from None
+                delay = min(30.0, RETRY_DELAY * 2 ** (attempt - 1))
+                if delay >= watchdog.remaining():
+                    raise late(f" (interrupted after {_mb(have)}: {e}; no time left to retry)") from None
+                log.warning("connection lost after %s (%s); resuming in %g s (retry %d of %d)", _mb(have), e, delay,
+                            attempt, retries)
+                time.sleep(delay)
+            except NiceganError:
+                if watchdog.expired:  # e.g. "cannot reach": the watchdog shut the connection down
+                    raise late() from None
+                raise
+    finally:
+        watchdog.cancel()
 
 
 @contextlib.contextmanager
@@ -449,12 +611,20 @@ def extract(archive_path: Path, dest: Path) -> dict[str, int]:
     """Extract the dataset in ``archive_path`` into the new folder ``dest``; returns files per folder."""
     arc = _Archive(archive_path)
     try:
-        arc.test()
+        # names and links first: reading a hard link whose target is missing fails inside tarfile (a KeyError), and
+        # an unsafe archive must be named for what it is, not called damaged
         members = [m for m in arc.members() if m.name.replace("\\", "/").split("/")[0] != "__MACOSX"]
         parts = {id(m): _parts(m.name) for m in members}  # every name is checked before anything is written
+        stored: set[tuple[str, ...]] = set()  # a tar hard link refers to a member stored before it
         for m in members:
             if m.kind in ("symlink", "hardlink"):
-                _link_target(m, parts[id(m)])
+                target = _link_target(m, parts[id(m)])
+                if m.kind == "hardlink" and target not in stored:
+                    raise BadArchive(f"refusing the archive: hard link {m.name!r} points to {m.link!r}, which is not "
+                                     "a file stored before it in the archive")
+            if m.kind in ("file", "hardlink"):
+                stored.add(parts[id(m)])
+        arc.test()
         prefix = _layout_prefix([parts[id(m)] for m in members if m.kind in ("file", "hardlink")])
         chosen = [m for m in members if parts[id(m)][: len(prefix)] == prefix and len(parts[id(m)]) > len(prefix)]
         skipped = {k: sum(1 for m in chosen if m.kind == k) for k in ("symlink", "other")}
@@ -515,24 +685,29 @@ def _check_target(target: Path, force: bool) -> None:
 
 
 def download(name: str, directory: str | Path, *, url: str | None = None, sha256: str | None = None,
-             force: bool = False, timeout: float = 30.0, retries: int = 3,
-             progress: bool | None = None) -> DownloadResult:
+             force: bool = False, timeout: float = 30.0, retries: int = 3, progress: bool | None = None,
+             deadline: float | None = DEADLINE, min_rate: float = MIN_RATE) -> DownloadResult:
     """Download dataset ``name`` into ``directory/name`` (trainA/ trainB/ testA/ testB/), verified.
 
     Args:
         url: fetch from here instead of the published address (any ``name`` is then allowed).
         sha256: the expected SHA-256 of the archive (overrides a pinned one).
         force: replace an existing non-empty ``directory/name``.
-        timeout: seconds any connect or read may wait before the attempt counts as failed.
+        timeout: seconds any connect or read may wait before the attempt counts as failed; also the period over
+            which ``min_rate`` is averaged.
         retries: automatic resumptions of a dropped transfer before giving up (the ``.part`` file is kept).
+        deadline: seconds the whole transfer, retries included, may take (None: no limit; the ``.part`` is kept).
+        min_rate: the slowest average transfer rate in bytes per second (0: any); slower counts as dropped.
     """
     url, pinned = resolve(name, url)
     if sha256 is not None:
-        if not _HEX_RE.match(sha256):
-            raise NiceganError(f"--sha256 must be 64 hexadecimal digits, got {sha256!r}")
-        pinned = sha256.lower()
+        pinned = normalize_sha256(sha256)
     if not 0 < timeout < float("inf"):
         raise NiceganError(f"the timeout must be positive, got {timeout:g}")
+    if deadline is not None and not 0 < deadline < float("inf"):
+        raise NiceganError(f"the deadline must be a positive number of seconds, got {deadline:g}")
+    if not 0 <= min_rate < float("inf"):
+        raise NiceganError(f"the minimum rate must be 0 or more, got {min_rate:g}")
     base = Path(directory).expanduser()
     target = base / name
     _check_target(target, force)
@@ -544,10 +719,12 @@ def download(name: str, directory: str | Path, *, url: str | None = None, sha256
     meta = part.with_name(part.name + ".json")
     with _locked(base / f".{name}.part.lock", f"another download of {name} into {base} is running"):
         log.info("downloading %s from %s", name, url)
-        size = fetch(url, part, timeout=timeout, retries=retries, progress=progress)
+        size = fetch(url, part, timeout=timeout, retries=retries, progress=progress, deadline=deadline,
+                     min_rate=min_rate)
         log.info("checking the archive (%s)", _mb(size))
         digest = sha256_file(part)
-        if pinned and digest != pinned:
+        verified = pinned is not None and digest == pinned
+        if pinned and not verified:
             part.unlink()
             meta.unlink(missing_ok=True)
             raise NiceganError(f"sha256 mismatch for {name}: expected {pinned}, got {digest}; the download was "
@@ -559,8 +736,10 @@ def download(name: str, directory: str | Path, *, url: str | None = None, sha256
             counts = extract(part, tmp)
             _check_target(target, force)  # something may have appeared there while downloading
             _replace(tmp, target)
-        except BadArchive as e:  # resuming cannot fix it: do not keep it
-            part.unlink(missing_ok=True)
+        except BadArchive as e:
+            if verified:  # exactly the bytes the user pinned: theirs to inspect, never deleted
+                raise BadArchive(f"{e}; the download matches the pinned sha256 and was kept in {part}") from None
+            part.unlink(missing_ok=True)  # resuming cannot fix it: do not keep it
             meta.unlink(missing_ok=True)
             raise BadArchive(f"{e}; the download was deleted (sha256 {digest})") from None
         finally:

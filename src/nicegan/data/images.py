@@ -38,13 +38,26 @@ class ImageDecodeError(Exception):
 
     ``kind`` says which kind of reason: ``"file"`` (not a regular file that can be read), ``"format"`` (no image
     format the decoder reads, or an empty file), ``"pixels"`` (more pixels than allowed; ``size`` is the declared
-    width and height, or None when Pillow's own decompression-bomb check refused it) or ``"damaged"`` (``detail``
-    holds the decoder's own words)."""
+    width and height, or None when Pillow's own decompression-bomb check refused it), ``"empty"`` (a side of 0
+    pixels), ``"memory"`` (this machine ran out of memory decoding it: no fault of the file) or ``"damaged"``
+    (``detail`` holds the decoder's own words)."""
 
     def __init__(self, message: str, kind: str = "damaged", size: tuple[int, int] | None = None,
                  detail: str = "") -> None:
         super().__init__(message)
         self.kind, self.size, self.detail = kind, size, detail
+
+
+def image_size_problem(width: int, height: int, max_pixels: int = MAX_PIXELS) -> str | None:
+    """Why an image of ``width`` x ``height`` pixels cannot be translated (no pixels, or more than ``max_pixels``),
+    or None; checked before anything is allocated for it. Every entry point (files, uploads, the Python API) gives
+    this same reason."""
+    if width < 1 or height < 1:
+        return f"the image is {width} x {height} pixels: an empty image cannot be translated"
+    if width * height > max_pixels:
+        return (f"the image is {width} x {height} = {width * height:,} pixels, over the {max_pixels:,}-pixel limit "
+                "(decompression bomb?)")
+    return None
 
 
 # Pillow reports decoding oddities (a broken EXIF block, a decompression bomb) as warnings; the filters that turn
@@ -174,6 +187,8 @@ def decode_rgb(source: str | os.PathLike | IO[bytes], max_pixels: int = MAX_PIXE
                 if w * h > max_pixels:
                     raise ImageDecodeError(f"{w}x{h} pixels is over the {max_pixels:,}-pixel limit "
                                            "(decompression bomb?)", kind="pixels", size=(w, h))
+                if w < 1 or h < 1:
+                    raise ImageDecodeError(image_size_problem(w, h) or "", kind="empty", size=(w, h))
                 im.load()
                 with contextlib.suppress(Exception):  # a broken EXIF block must not cost the image
                     im = ImageOps.exif_transpose(im)
@@ -187,6 +202,8 @@ def decode_rgb(source: str | os.PathLike | IO[bytes], max_pixels: int = MAX_PIXE
                                kind="pixels") from None
     except Image.UnidentifiedImageError:
         raise ImageDecodeError("not an image (unknown format)", kind="format") from None
+    except MemoryError:  # the machine's state, not the file's: never call it damaged
+        raise ImageDecodeError("not enough memory to decode it", kind="memory") from None
     except OSError as e:
         if e.errno is not None:  # a system error (permission, I/O), not a decoding one
             raise ImageDecodeError(describe_os_error(e, "cannot read"), kind="file") from None
@@ -241,6 +258,9 @@ def scan_images(files: Iterable[Path], cache_file: Path | None = None, desc: str
                 reason = ""
             except ImageDecodeError as e:
                 reason = str(e)
+                if e.kind == "memory":  # not the file's fault: decode it again next time
+                    result.bad.append((f, reason))
+                    continue
             cache[key], changed = [*sig, reason], True
         (result.bad.append((f, reason)) if reason else result.good.append(f))
     if cache_file is not None and changed:

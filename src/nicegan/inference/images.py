@@ -4,6 +4,7 @@ blended tiles (:mod:`nicegan.tiles`).
 
 from __future__ import annotations
 
+import numbers
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -13,9 +14,16 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from nicegan.data.images import MAX_PIXELS, image_size_problem
 from nicegan.data.transforms import pil_to_tensor, tensor_to_pil, test_transform
 from nicegan.errors import NiceganError
-from nicegan.inference.batches import MAX_SIZE, check_translation_memory, translate_batches
+from nicegan.inference.batches import (
+    MAX_SIZE,
+    check_fitted,
+    check_size,
+    check_translation_memory,
+    translate_batches,
+)
 from nicegan.models.base import HeatmapModel, TranslationModel
 from nicegan.progress import track
 from nicegan.tiles import Canvas, Tile, tile_grid
@@ -80,6 +88,14 @@ class Translation:
     fit: str | None = None
 
 
+def check_image(width: int, height: int) -> None:
+    """Refuse (:class:`NiceganError`, the same reason for files, uploads and the Python API) an image with no
+    pixels or over the decoders' pixel limit, before anything is allocated for it."""
+    problem = image_size_problem(width, height)
+    if problem is not None:
+        raise NiceganError(problem)
+
+
 def _pad_to(x: Tensor, height: int, width: int) -> Tensor:
     """Pad C x h x w on the bottom and right to height x width by repeating the edge (no new content)."""
     dh, dw = height - x.shape[-2], width - x.shape[-1]
@@ -99,6 +115,7 @@ def _fit(img: Image.Image, size: int, geo: Geometry) -> tuple[Tensor, tuple[int,
         return test_transform(img, size), (size, size), None
     scale = size / min(w, h)
     ow, oh = max(size, round(w * scale)), max(size, round(h * scale))
+    check_fitted(oh, ow)  # before the resize allocates it
     resized = img.resize((ow, oh), Image.Resampling.BILINEAR)
     if geo.fixed:
         left, top = (ow - size) // 2, (oh - size) // 2
@@ -130,6 +147,10 @@ def _tile_plan(img: Image.Image, size: int, geo: Geometry, tile: int | None,
     scale = max(1.0, size / min(w, h))
     if scale > 1:
         w, h = round(w * scale), round(h * scale)
+        if w * h > MAX_PIXELS:  # before the resize allocates it
+            raise NiceganError(f"the image is {img.size[0]} x {img.size[1]} pixels; at full resolution its shorter "
+                               f"side is enlarged to {size} px, {w} x {h} = {w * h:,} pixels, over the "
+                               f"{MAX_PIXELS:,}-pixel limit; translate it without --keep-size / keep_size")
         img = img.resize((w, h), Image.Resampling.BICUBIC)
     # every tile has the same shape: the tile size, or the whole (padded) side where the image is smaller; tile
     # starts are multiples of the model's downsampling factor, so sides are padded to one
@@ -153,12 +174,19 @@ def translate_images(model: TranslationModel, images: Iterable[Image.Image], dir
     ``style`` (multimodal models): one style code (``style_dim``) for every image and every tile of it.
     """
     model.require_direction(direction)
-    size = size or model.cfg.img_size
+    if size is None:
+        size = model.cfg.img_size
+    elif isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+        raise NiceganError(f"size must be a positive whole number of pixels, got {size!r}")
+    size = int(size)
+    check_size(size)  # before any image is resized to it
     if batch_size < 1:
         raise NiceganError(f"--batch-size must be >= 1, got {batch_size}")
     if heatmap and not isinstance(model, HeatmapModel):
         raise NiceganError(f"the {model.name} model has no attention heatmap (--heatmap)")
     model.check_input_size(size)
+    if not keep_size and size != model.cfg.img_size:  # the training size fits: it was trained at it
+        check_translation_memory(model, size, 1, direction)
     geo = input_geometry(model)
     checked = [0]  # the largest batch area whose memory was checked
 
@@ -183,6 +211,7 @@ def translate_images(model: TranslationModel, images: Iterable[Image.Image], dir
             yield x
 
         for img in images:
+            check_image(*img.size)
             if keep_size:
                 yield from flush() if pending else ()
                 yield from _tile_batches(img, plan, size, geo, tile, overlap, batch_size, check_memory, heatmap,

@@ -11,6 +11,7 @@ import html
 import ipaddress
 import json
 import logging
+import re
 import socket
 import threading
 from collections import OrderedDict
@@ -77,44 +78,83 @@ def check_port(host: str, port: int) -> None:
                                "--port)") from None
 
 
-def run_app(app: Any, host: str, port: int) -> None:
-    """Serve ``app`` with uvicorn until Ctrl-C (a normal end, not an error); on a loopback address only requests
-    naming a loopback host are answered (:func:`loopback_hosts_only`)."""
+def run_app(app: Any, host: str, port: int, on_stop: Callable[[], None] | None = None) -> None:
+    """Serve ``app`` with uvicorn until Ctrl-C or SIGTERM (a normal end, not an error); on a loopback address only
+    requests naming a loopback host are answered (:func:`loopback_hosts_only`).
+
+    ``on_stop`` is called from the signal handler as soon as a stop is asked: uvicorn then waits for the requests
+    in flight, so an app whose requests can take long (a full-resolution translation) ends them there.
+    """
     import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if on_stop is not None:
+                on_stop()
+            super().handle_exit(sig, frame)
 
     if is_loopback(host):
         app = loopback_hosts_only(app)
+    server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled: a normal end
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        server.run()
+    if not server.started and not server.should_exit:  # uvicorn logged why (check_port caught the usual causes)
+        raise NiceganError(f"the server could not start on {host}:{port}")
 
 
-def host_of(header: str) -> str:
-    """The host name of an HTTP ``Host`` header (``[::1]:7860`` -> ``::1``, ``localhost:80`` -> ``localhost``)."""
-    header = header.strip().lower()
-    if header.startswith("["):
-        return header[1:].split("]", 1)[0]
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+#: an HTTP Host header: a name or IPv4 address, or an IPv6 address in brackets, and an optional numeric port
+_HOST_RE = re.compile(r"(?:\[(?P<ip6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::(?P<port>[0-9]{1,5}))?")
+
+
+def host_of(header: str) -> str | None:
+    """The host of an HTTP ``Host`` header (``[::1]:7860`` -> ``::1``, ``localhost:80`` -> ``localhost``, an empty
+    header -> ``""``), or None when the header is not a host and an optional numeric port (``localhost:evil.com``,
+    ``localhost:1@evil.com``): what comes before a ``:`` is no host name unless what follows is a port."""
+    m = _HOST_RE.fullmatch(header.strip().lower())
+    if m is None:
+        return "" if not header.strip() else None
+    if m["port"] is not None and int(m["port"]) > 65535:
+        return None
+    if m["ip6"] is not None:
+        try:
+            ipaddress.IPv6Address(m["ip6"])
+        except ValueError:
+            return None
+        return m["ip6"]
+    return m["name"]
 
 
 def loopback_hosts_only(app: Any) -> Any:
-    """ASGI wrapper answering 421 to HTTP requests whose ``Host`` is not a loopback name or address.
+    """ASGI wrapper answering 421 to HTTP requests whose ``Host`` is not a loopback name or address, and 400 to
+    those whose ``Host`` is not a host and optional port at all (or that carry more than one).
 
     A server on 127.0.0.1 is out of other machines' reach, but a web page the user visits could point a name it
     controls at 127.0.0.1 (DNS rebinding) and drive the app from the user's browser; such requests carry that
     name as their Host and are refused here.
     """
 
+    async def refuse(send: Any, status: int, message: str) -> None:
+        body = json.dumps({"error": message}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
     async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            headers = dict(scope.get("headers") or [])
-            host = host_of(headers.get(b"host", b"").decode("latin-1"))
+            values = [v.decode("latin-1") for k, v in scope.get("headers") or [] if k.lower() == b"host"]
+            if len(values) > 1:
+                await refuse(send, 400, "the request carries more than one Host header")
+                return
+            text = values[0] if values else ""
+            host = host_of(text)
+            if host is None:
+                await refuse(send, 400, f"the Host header {text[:60]!r} is not a host name or address with an "
+                                        "optional port")
+                return
             if not is_loopback(host):
-                body = json.dumps({"error": f"this server answers requests for 127.0.0.1 or localhost only, not "
-                                           f"{host[:60]!r}"}).encode()
-                await send({"type": "http.response.start", "status": 421,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", str(len(body)).encode())]})
-                await send({"type": "http.response.body", "body": body})
+                await refuse(send, 421, f"this server answers requests for 127.0.0.1 or localhost only, not "
+                                        f"{host[:60]!r}")
                 return
         await app(scope, receive, send)
 

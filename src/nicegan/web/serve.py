@@ -17,6 +17,11 @@ multimodal models, the seeded random generator are then never shared between two
 ``max_queue`` requests hold an upload at once (each at most ``max_upload_bytes`` plus one decoded image of at most
 ``max_pixels``); a request beyond that gets 503 at once instead of piling up memory.
 
+Stopping (Ctrl-C, SIGTERM): :meth:`TranslationService.stop` is called at once (:func:`nicegan.web.common.run_app`);
+the translation in progress ends at its next network layer, uploads still arriving are cut off, and every request
+in flight is answered 503, so the server exits promptly instead of finishing a long full-resolution translation
+first.
+
 Multimodal models (:class:`~nicegan.models.base.StyleModel`) get a "style seed" box: the style code is drawn from
 the model's prior under that seed, so a seed names a style and reproduces it; an empty box draws a fresh seed, which
 the answer reports.
@@ -62,6 +67,10 @@ DECODERS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF", "PPM")
 FORMATS_HINT = "PNG, JPEG, WebP, BMP, TIFF or GIF"
 TRUE = frozenset({"1", "true", "on", "yes"})
 FALSE = frozenset({"", "0", "false", "off", "no"})
+#: the answer to requests in flight when the server is asked to stop
+STOPPING = "the server is stopping; try again when it is back"
+#: how often an upload still arriving checks whether the server is stopping
+STOP_POLL_S = 0.1
 
 class UploadError(NiceganError):
     """A request that cannot be served; ``status`` is its HTTP status and ``str()`` the message for the page."""
@@ -125,6 +134,11 @@ def decode_upload(data: bytes, max_pixels: int, name: str = "the upload") -> Ima
         if e.kind == "format":
             raise UploadError(f"{name} is not an image this server can read; choose a {FORMATS_HINT} file",
                               415) from None
+        if e.kind == "empty":
+            raise UploadError(f"{name}: {e}") from None
+        if e.kind == "memory":  # the server's state, not the image's: worth another try later
+            raise UploadError(f"the server ran out of memory decoding {name}; try a smaller image or try again "
+                              "later", 503) from None
         raise UploadError(f"{name} is a damaged image that cannot be decoded ({(e.detail or str(e))[:200]})") from None
 
 
@@ -178,6 +192,47 @@ class TranslationService:
         self.has_style = isinstance(translator.model, StyleModel)
         self.lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(self.limits.max_queue)
+        #: set by :meth:`stop`; requests in flight then end with 503
+        self.stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Make every request in flight end now with 503 (the server is stopping). Safe to call from a signal
+        handler: it only sets an event."""
+        self.stopping.set()
+
+    def check_running(self) -> None:
+        """Refuse with 503 once :meth:`stop` was called."""
+        if self.stopping.is_set():
+            raise UploadError(STOPPING, 503)
+
+    @contextlib.contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        """While the lock is held: every network layer first checks :meth:`check_running`, so a stop ends even a
+        long full-resolution translation within one layer (a forward pre-hook on each module, removed after)."""
+        def hook(module: Any, args: Any) -> None:
+            self.check_running()
+
+        handles = [m.register_forward_pre_hook(hook) for m in self.translator.model.modules()]
+        try:
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+
+    async def unless_stopping(self, awaitable: Any) -> Any:
+        """Await ``awaitable`` (e.g. an upload still arriving), or cancel it and refuse with 503 as soon as
+        :meth:`stop` is called."""
+        task = asyncio.ensure_future(awaitable)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=STOP_POLL_S)
+                if done:
+                    return task.result()
+                self.check_running()
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     def info(self) -> dict[str, Any]:
         """What ``/health`` and the page say about the model and the limits."""
@@ -220,12 +275,15 @@ class TranslationService:
 
     def translate(self, data: bytes, name: str = "the upload", direction: str = "a2b", full_resolution: bool = False,
                   style_seed: int | None = None) -> Result:
-        """Decode ``data`` and translate it; :class:`UploadError` for anything the user can fix."""
+        """Decode ``data`` and translate it; :class:`UploadError` for anything the user can fix (503 once the server
+        is stopping)."""
+        self.check_running()
         image = decode_upload(data, self.limits.max_pixels, name)
         if self.has_style and style_seed is None:
             style_seed = secrets.randbelow(MAX_SEED + 1)
         try:
-            with self.lock:
+            with self.lock, self._interruptible():
+                self.check_running()  # it may have waited for the lock while the server was asked to stop
                 started = time.perf_counter()
                 if self.has_style:
                     out, heat = self._styled(image, direction, full_resolution, style_seed)
@@ -365,9 +423,9 @@ def create_app(service: TranslationService) -> Any:
             if fmt == "heatmap" and not service.translator.has_heatmap:
                 raise UploadError(f"the {service.translator.name} model has no attention heatmap")
             with service.slot():
-                try:  # a client that stops sending must not hold its slot for ever
-                    data, name, fields = await asyncio.wait_for(read_upload(request, service.limits),
-                                                                UPLOAD_TIMEOUT_S)
+                try:  # a client that stops sending must hold neither its slot nor the shutdown for ever
+                    data, name, fields = await service.unless_stopping(
+                        asyncio.wait_for(read_upload(request, service.limits), UPLOAD_TIMEOUT_S))
                 except TimeoutError:
                     raise UploadError(f"the upload stalled: not complete after {UPLOAD_TIMEOUT_S:.0f} s", 408) from None
                 options = service.options({**request.query_params, **fields})
@@ -382,6 +440,7 @@ def create_app(service: TranslationService) -> Any:
 
     def _answer(service: TranslationService, data: bytes, name: str, options: dict[str, Any], fmt: str) -> Any:
         result = service.translate(data, name, **options)
+        service.check_running()  # encoding a large result takes seconds: not when the server is stopping
         if fmt == "json":
             return JSONResponse(result.to_json(), headers=json_headers)
         image = result.image if fmt == "png" else result.heatmap

@@ -376,6 +376,7 @@ def create_app(server: StudyServer) -> Any:
     from fastapi import FastAPI, Request
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
 
     # no /docs (it loads scripts from a CDN) and no schema: the participant's browser needs only these routes
     app = FastAPI(title="study", docs_url=None, redoc_url=None, openapi_url=None)
@@ -390,6 +391,14 @@ def create_app(server: StudyServer) -> Any:
             log.warning("user study: %s", e)
             return JSONResponse({"error": "the answer could not be stored; please try again"}, status_code=503,
                                 headers=no_store)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Any:
+        # an unknown path or method (404, 405) is answered like every other refusal: {"error": ...}, not FastAPI's
+        # {"detail": ...}
+        message = str(exc.detail).lower() if exc.status_code in (404, 405) else str(exc.detail)
+        return JSONResponse({"error": message}, status_code=exc.status_code,
+                            headers={**no_store, **(exc.headers or {})})  # a 405 names the allowed methods
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> Any:
