@@ -149,21 +149,25 @@ def test_generator_loss_is_the_official_formula() -> None:
     torch.manual_seed(5)  # the same noise draws, by hand
     with torch.no_grad():
         mu = gen.enc_shared(torch.cat([gen.encode_A(a), gen.encode_B(bb)]))
-        h = gen.dec_shared(mu + torch.randn_like(mu))
+        z = mu + torch.randn_like(mu)
+        h = gen.dec_shared(z)
         x_aa, x_ba = gen.decode_A(h).chunk(2)
         x_ab, x_bb = gen.decode_B(h).chunk(2)
         mu2 = gen.enc_shared(torch.cat([gen.encode_B(x_ab), gen.encode_A(x_ba)]))
-        h2 = gen.dec_shared(mu2 + torch.randn_like(mu2))
+        z2 = mu2 + torch.randn_like(mu2)
+        h2 = gen.dec_shared(z2)
         x_aba, x_bab = gen.decode_A(h2[:2]), gen.decode_B(h2[2:])
         ones = lambda t: torch.ones_like(t)
         expect = {
             "recon_a": F.l1_loss(x_aa, a), "recon_b": F.l1_loss(x_bb, bb),
             "adv_a": F.binary_cross_entropy(torch.sigmoid(m.nets["dis_a"](x_ba)), ones(m.nets["dis_a"](x_ba))),
             "adv_b": F.binary_cross_entropy(torch.sigmoid(m.nets["dis_b"](x_ab)), ones(m.nets["dis_b"](x_ab))),
-            "kl_a": mu[:2].pow(2).mean(), "kl_b": mu[2:].pow(2).mean(),
+            "kl_a": z[:2].pow(2).mean(), "kl_b": z[2:].pow(2).mean(),  # official: on the noisy code
             "cycle_a": F.l1_loss(x_aba, a), "cycle_b": F.l1_loss(x_bab, bb),
-            "kl_cycle_a": mu2[:2].pow(2).mean(), "kl_cycle_b": mu2[2:].pow(2).mean(),
+            "kl_cycle_a": z2[:2].pow(2).mean(), "kl_cycle_b": z2[2:].pow(2).mean(),
         }
+        mean_form = {"kl_a": mu[:2].pow(2).mean(), "kl_b": mu[2:].pow(2).mean(),
+                     "kl_cycle_a": mu2[:2].pow(2).mean(), "kl_cycle_b": mu2[2:].pow(2).mean()}
     assert set(logs) == set(expect)
     for k, v in expect.items():
         torch.testing.assert_close(logs[k].detach(), v, msg=k)
@@ -172,6 +176,13 @@ def test_generator_loss_is_the_official_formula() -> None:
     total = sum(weight[k.rsplit("_", 1)[0]] * v for k, v in expect.items())
     torch.testing.assert_close(loss.detach(), total)
     assert (w.adv_weight, w.recon_weight, w.cycle_weight, w.kl_weight, w.kl_cycle_weight) == (10, 100, 100, .1, .1)
+    assert w.kl_on == "noisy"  # the official form is the default
+    # kl_on=mean: the same draws, the KL terms on the mean instead
+    m.cfg.kl_on = "mean"
+    torch.manual_seed(5)
+    _, logs = m.phases["gen"].loss(b)
+    for k, v in {**expect, **mean_form}.items():
+        torch.testing.assert_close(logs[k].detach(), v, msg=k)
 
 
 def test_discriminator_is_vanilla_gan_on_real_and_translated() -> None:

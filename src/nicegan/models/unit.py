@@ -25,15 +25,15 @@ official configs pair it with ``COCODis`` (the single-scale D implemented here) 
 available as ``model.generator``. Both have the same parameter count. The ``unit-digits`` presets use
 ``COCOResGen2``: on MNIST <-> optdigits at 32 px the InstanceNorm generator loses to its discriminators within ~50
 steps and its translations collapse to one image (chance-level label accuracy after 1000 steps), while
-``COCOResGen2`` learns the translation in the same budget (measurements in the README).
+``COCOResGen2`` learns the translation in the same budget (measurements in docs/results.md).
 
 The discriminators are ``COCODis``, one per domain: 6 convs 3x3 s2 + LeakyReLU(0.01), then a 1x1 conv to a logit
 map, vanilla GAN (sigmoid + BCE).
 
 Losses (official ``COCOGANTrainer``; D step first, then G step): GAN 10 (the generator is scored on the
-translations only), self-reconstruction L1 100, cycle L1 100, KL = mean(mu^2) direct 0.1 and cycle 0.1; these are
-the paper's lambda_0 = 10, lambda_1 = lambda_3 = 0.1, lambda_2 = lambda_4 = 100. Conv weights are initialised
-N(0, 0.02), biases keep the PyTorch default.
+translations only), self-reconstruction L1 100, cycle L1 100, KL = mean(z^2) of the noisy code z = mu + eps (as the
+official code; ``kl_on``) direct 0.1 and cycle 0.1; these are the paper's lambda_0 = 10, lambda_1 = lambda_3 = 0.1,
+lambda_2 = lambda_4 = 100. Conv weights are initialised N(0, 0.02), biases keep the PyTorch default.
 
 State-dict keys inside each net are the official ones: ``gen`` loads an official ``*_gen_*.pkl`` as is (its
 ``encode_A``, ``enc_shared``, ... keys); ``dis_a`` / ``dis_b`` take the official ``dis`` keys with ``model_A.`` /
@@ -65,11 +65,13 @@ Deliberate deviations from the official code:
    reconstructions, which the D loss never sees); the G step decodes the reconstructions only if their weight is
    non-zero and runs the cycle pass only if a cycle term is weighted; the two cycle re-encodings share one batched
    pass (instance norm and the noise are per sample, so this is the official maths).
-2. KL: the official code computes mean(z^2) on the *noisy* code z = mu + eps, whose gradient carries an extra
-   zero-mean noise 2 eps / N; here the KL is mean(mu^2) on the mean, the paper's term (same expectation up to a
-   constant). The official direct term is ``kl_direct_link_w * (enc_loss + enc_loss)`` with ``enc_loss`` the mean
-   over *both* domains' codes: that equals ``kl_weight * (kl_a + kl_b)`` with per-domain means (equal batch sizes),
-   which is what is computed, so the official total is kept.
+2. KL (``kl_on``; not a deviation by default): as the official code, the KL is mean(z^2) on the *noisy* code
+   z = mu + eps (``kl_on: noisy``, checked against the official trainer by tests/test_golden_unit.py). ``kl_on:
+   mean`` takes mean(mu^2) on the mean instead, the paper's term: the same expected gradient without the official's
+   extra zero-mean noise 2 eps / N, and each KL term 1 lower in expectation, so loss totals sit 0.4 below the
+   official logs at the default weights (0.1 x 2 direct + 0.1 x 2 cycle). The official direct term is
+   ``kl_direct_link_w * (enc_loss + enc_loss)`` with ``enc_loss`` the mean over *both* domains' codes: that equals
+   ``kl_weight * (kl_a + kl_b)`` with per-domain means (equal batch sizes), which is what is computed.
 3. Domain adaptation (``arch: da32``, official cocogan_nets_da.py + cocogan_trainer_da.py, exps/unit/svhn2mnist.yaml,
    ``COCOGANDAContextTrainer``): the networks are the official ones, with the official state-dict keys, counts
    (gen_ch 96, dis_ch 64, 3 + 1 channels: 22,606,468 + 4,332,812) and init; two mechanical deviations. (a) Both
@@ -136,8 +138,11 @@ class UNITConfig(ModelConfig):
     adv_weight: float = 10.0  # gan_w (lambda_0); da32: gan_w (official 1)
     recon_weight: float = 100.0  # ll_direct_link_w (lambda_2), L1 mean; da32: ll_normalized_direct_w (1e-3), SSE/image
     cycle_weight: float = 100.0  # ll_cycle_link_w (lambda_4); da32 has no cycle term: must be 0
-    kl_weight: float = 0.1  # kl_direct_link_w (lambda_1), mean(mu^2); da32: kl_normalized_direct_w (1e-4), summed KL
+    kl_weight: float = 0.1  # kl_direct_link_w (lambda_1), see kl_on; da32: kl_normalized_direct_w (1e-4), summed KL
     kl_cycle_weight: float = 0.1  # kl_cycle_link_w (lambda_3); da32: must be 0
+    #: translation arch: the KL's code: "noisy" = mean(z^2) of z = mu + eps (official COCOGANTrainer), "mean" =
+    #: mean(mu^2) (the paper's term, 1 per code element lower, same expected gradient); da32 ignores it
+    kl_on: Literal["noisy", "mean"] = "noisy"
     cls_weight: float = 0.0  # da32 only, > 0: cls_w (10), CE of the D's classifier on labelled domain A
     feat_weight: float = 0.0  # da32 only: feature_w (1e-4), feature matching between the two D branches
     n_classes: int = 10
@@ -165,6 +170,8 @@ class UNITConfig(ModelConfig):
         if self.cls_weight > 0 or self.feat_weight > 0:
             raise ConfigError("model.cls_weight and model.feat_weight belong to UNIT's domain-adaptation networks: "
                               "set model.arch=da32 (preset unit-digits-da)")
+        if self.kl_on not in ("noisy", "mean"):
+            raise ConfigError(f"model.kl_on must be noisy or mean, got {self.kl_on!r}")
         if self.generator not in GENERATORS:
             raise ConfigError(f"model.generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}")
         for key in ("ch", "dis_ch", "n_enc_front_blk", "n_dis_layer"):
@@ -368,6 +375,14 @@ class BNConvBlock(nn.Module):
         return self.model(x)
 
 
+class LatentSample(nn.Module):
+    """``z = mu + sd * N(0, I)`` (official ``GaussianVAE2D.sample``): the DA generator's only random draw, in one
+    module so that a test can replay recorded draws."""
+
+    def forward(self, mu: Tensor, sd: Tensor) -> Tensor:
+        return mu + sd * torch.randn_like(mu)
+
+
 class GaussianVAE2D(nn.Module):
     """The full Gaussian latent of the DA generator: 1x1 convs for ``mu`` and ``softplus`` sigma (official)."""
 
@@ -410,6 +425,7 @@ class CoVAE32x32(nn.Module):
         self.g_de_conv3_b = BNConvBlock(ch * 2, ch, 4, 2, 1, transpose=True)
         self.de_conv4_a = nn.ConvTranspose2d(ch, ch_a, 1)
         self.de_conv4_b = nn.ConvTranspose2d(ch, ch_b, 1)
+        self.sample = LatentSample()  # no parameters
         init_conv_weights(self)
 
     def first(self, x: Tensor, domain: str) -> Tensor:
@@ -557,7 +573,8 @@ class UNIT(TranslationModel):
         terms: dict[str, tuple[float, Tensor]] = {}  # name -> (weight, value)
         # Both domains through their encoders and the SAME shared block, then the noisy code through dec_shared.
         mu = gen.enc_shared(torch.cat([gen.encode_A(real_a), gen.encode_B(real_b)]))
-        h = gen.dec_shared(gen.noise(mu))
+        z = gen.noise(mu)
+        h = gen.dec_shared(z)
         if w.recon_weight > 0:
             x_aa, x_ba = gen.decode_A(h).split([na, h.shape[0] - na])
             x_ab, x_bb = gen.decode_B(h).split([na, h.shape[0] - na])
@@ -568,20 +585,23 @@ class UNIT(TranslationModel):
         if w.adv_weight > 0:  # the generator is scored on the translations only (official)
             terms["adv_a"] = (w.adv_weight, _bce(self.nets["dis_a"](x_ba), 1.0))
             terms["adv_b"] = (w.adv_weight, _bce(self.nets["dis_b"](x_ab), 1.0))
-        if w.kl_weight > 0:  # KL of N(mu, I) from N(0, I), up to constants: mean(mu^2)
-            terms["kl_a"] = (w.kl_weight, mu[:na].square().mean())
-            terms["kl_b"] = (w.kl_weight, mu[na:].square().mean())
+        if w.kl_weight > 0:  # KL of N(mu, I) from N(0, I) up to constants: mean(z^2) (official) or mean(mu^2)
+            code = z if w.kl_on == "noisy" else mu
+            terms["kl_a"] = (w.kl_weight, code[:na].square().mean())
+            terms["kl_b"] = (w.kl_weight, code[na:].square().mean())
         if w.cycle_weight > 0 or w.kl_cycle_weight > 0:
             # Re-encode the translations (a->b with encode_B, b->a with encode_A) and decode back; the graph goes
             # through the first pass as in the official code (no detach).
             mu2 = gen.enc_shared(torch.cat([gen.encode_B(x_ab), gen.encode_A(x_ba)]))
-            h2 = gen.dec_shared(gen.noise(mu2))
+            z2 = gen.noise(mu2)
+            h2 = gen.dec_shared(z2)
             if w.cycle_weight > 0:
                 terms["cycle_a"] = (w.cycle_weight, F.l1_loss(gen.decode_A(h2[:na]), real_a))
                 terms["cycle_b"] = (w.cycle_weight, F.l1_loss(gen.decode_B(h2[na:]), real_b))
             if w.kl_cycle_weight > 0:
-                terms["kl_cycle_a"] = (w.kl_cycle_weight, mu2[:na].square().mean())
-                terms["kl_cycle_b"] = (w.kl_cycle_weight, mu2[na:].square().mean())
+                code2 = z2 if w.kl_on == "noisy" else mu2
+                terms["kl_cycle_a"] = (w.kl_cycle_weight, code2[:na].square().mean())
+                terms["kl_cycle_b"] = (w.kl_cycle_weight, code2[na:].square().mean())
         loss = sum(weight * value for weight, value in terms.values())
         return loss, {k: v for k, (_, v) in terms.items()}
 
@@ -591,7 +611,7 @@ class UNIT(TranslationModel):
         gen: CoVAE32x32 = self.nets["gen"]
         na = real_a.shape[0]
         mu, sd = gen.latent(torch.cat([gen.first(real_a, "a"), gen.first(real_b, "b")]))
-        h = gen.trunk(mu + sd * torch.randn_like(mu))
+        h = gen.trunk(gen.sample(mu, sd))
         x_aa, x_ba = gen.head(h, "a").split([na, h.shape[0] - na])
         x_ab, x_bb = gen.head(h, "b").split([na, h.shape[0] - na])
         return x_aa, x_ba, x_ab, x_bb, mu, sd
@@ -664,7 +684,7 @@ class UNIT(TranslationModel):
         gen = self.nets["gen"]
         if self.cfg.arch == "da32":
             mu, sd = gen.latent(gen.first(x, domain))
-            return mu + sd * torch.randn_like(mu) if self.training else mu
+            return gen.sample(mu, sd) if self.training else mu
         return gen.noise(gen.mean(x, domain))
 
     def decode(self, z: Tensor, domain: str) -> Tensor:
