@@ -63,7 +63,7 @@ def mismatch(files: Mapping[Path, Any]) -> str | None:
     return None
 
 
-def _generator(off: StateDict, fresh: list[str]) -> StateDict:
+def _generator(off: StateDict) -> StateDict:
     ours: StateDict = {}
     for i in range(4):
         ours[f"trunk.dconv{i}.weight"] = off[f"dconv{i}.weight"]
@@ -71,10 +71,8 @@ def _generator(off: StateDict, fresh: list[str]) -> StateDict:
         mean = off[f"bn{i}.running_mean"]
         ours[f"trunk.bn{i}.running_mean"] = mean - bias if bias is not None else mean
         ours[f"trunk.bn{i}.running_var"] = off[f"bn{i}.running_var"]
-        if f"bn{i}.num_batches_tracked" in off:
+        if f"bn{i}.num_batches_tracked" in off:  # else (PyTorch < 0.4) the driver adds a fresh counter
             ours[f"trunk.bn{i}.num_batches_tracked"] = off[f"bn{i}.num_batches_tracked"]
-        else:  # written by a PyTorch before 0.4
-            fresh.append(f"trunk.bn{i}.num_batches_tracked")
         ours[f"trunk.bias{i}.bias"] = torch.zeros_like(mean)
         ours[f"trunk.prelu{i}.weight"] = off[f"prelu{i}.weight"]
     for dom in ("a", "b"):
@@ -105,8 +103,7 @@ def convert(files: Mapping[Path, Any], opts: dict[str, Any]) -> Imported:
     where = gen_path.name
     z_dim, gen_ch = shape(gen, "dconv0.weight", where, "a CoGen28x28")[:2]
     img_ch = shape(gen, "dconv4_a.weight", where, "a CoGen28x28")[1]
-    fresh: list[str] = []
-    nets = {"gen": _generator(gen, fresh)}
+    nets = {"gen": _generator(gen)}
     settings: dict[str, Any] = {"model.arch": "digits", "model.z_dim": z_dim, "model.gen_ch": gen_ch,
                                 "model.img_ch": img_ch}
     preset = "cogan"
@@ -128,7 +125,7 @@ def convert(files: Mapping[Path, Any], opts: dict[str, Any]) -> Imported:
     notes.append("the port's files hold no optimizer state: the run resumes with fresh Adam moments")
     m = NAME.fullmatch(gen_path.name)
     return Imported(model="cogan", preset=preset, settings=settings, nets=nets, step=int(m.group(3)) if m else 0,
-                    notes=notes, fresh_keys={"gen": tuple(fresh)} if fresh else {})
+                    notes=notes)
 
 
 FORMAT = OfficialFormat("cogan", "mingyuliutw/CoGAN (cogan_pytorch)", mismatch, convert)

@@ -185,6 +185,11 @@ def build(imp: Imported, config: str | None, overrides: list[Override], data_roo
         absent = ", ".join(n for n in model.nets if n not in imp.nets)
         shown = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in stand_in.items())
         imp.notes.append(f"the files hold no {absent}: their settings ({shown}) are stand-ins that fit the size")
+    for net, sd in imp.nets.items():  # BatchNorm counters that files of PyTorch < 0.4 lack (read by no forward pass)
+        if net in model.nets:
+            counters = [k for k in model.nets[net].state_dict() if k.endswith(".num_batches_tracked") and k not in sd]
+            if counters and all(k.replace("num_batches_tracked", "running_mean") in sd for k in counters):
+                imp.fresh_keys[net] = (*imp.fresh_keys.get(net, ()), *counters)
     for net, keys in imp.fresh_keys.items():
         own = model.nets[net].state_dict()
         imp.nets[net] = {**imp.nets[net], **{k: own[k] for k in keys}}

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from nicegan.errors import CheckpointError
 from nicegan.training.importers.common import (
     Imported,
@@ -91,11 +93,17 @@ def convert(files: Mapping[Path, Any], opts: dict[str, Any]) -> Imported:
             gen = {k: v for k, v in gen.items() if k not in stats}
     nets: dict[str, StateDict] = {"gen": gen}
     if da:
-        ch, in_ch = shape(gen, "g_en_conv0_a.model.0.weight", where, "a CoVAE32x32")[:2]
-        settings: dict[str, Any] = {"model.arch": "da32", "model.ch": ch, "model.img_ch": in_ch - 2,
-                                    "model.img_size": 32}
-        if dis_paths:
-            dis = strip_prefix(files[dis_paths[0]])
+        ch = shape(gen, "g_en_conv0_a.model.0.weight", where, "a CoVAE32x32")[0]
+        settings: dict[str, Any] = {"model.arch": "da32", "model.ch": ch, "model.img_ch": 3, "model.img_size": 32}
+        dis = strip_prefix(files[dis_paths[0]]) if dis_paths else None
+        for dom in ("a", "b"):
+            in_ch = shape(gen, f"g_en_conv0_{dom}.model.0.weight", where, "a CoVAE32x32")[1] - 2
+            if in_ch == 1:  # the official svhn2mnist nets read MNIST as one channel
+                gen, dis = _gray_domain_as_rgb(gen, dis, dom)
+                notes.append(f"domain {dom.upper()} is one-channel in the official nets; its first and last layers "
+                             "are spread over RGB (outputs equal for grey images, read as R = G = B)")
+        nets["gen"] = gen
+        if dis is not None:
             nets["dis"] = dis
             settings.update({"model.dis_ch": shape(dis, "conv0_a.0.weight", dis_paths[0].name, "a CoDis32x32")[0],
                              "model.n_classes": shape(dis, "conv_cl.weight", dis_paths[0].name, "a CoDis32x32")[0]})
@@ -128,6 +136,21 @@ def convert(files: Mapping[Path, Any], opts: dict[str, Any]) -> Imported:
     notes.append("version_02 files hold no optimizer state: the run resumes with fresh Adam moments")
     return Imported(model="unit", preset=preset, settings=settings, nets=nets, step=_step(gen_path) or 0,
                     notes=notes)
+
+
+def _gray_domain_as_rgb(gen: StateDict, dis: StateDict | None, dom: str) -> tuple[StateDict, StateDict | None]:
+    """The nets of a one-channel domain for RGB images with R = G = B: input weights split over the three channels
+    (their sum is the grey weight), output channel and bias repeated three times. The xy channels come after the
+    image channels and stay as they are."""
+    gen = dict(gen)
+    w = gen[f"g_en_conv0_{dom}.model.0.weight"]
+    gen[f"g_en_conv0_{dom}.model.0.weight"] = torch.cat([w[:, :1].expand(-1, 3, -1, -1) / 3, w[:, 1:]], 1)
+    gen[f"de_conv4_{dom}.weight"] = gen[f"de_conv4_{dom}.weight"].expand(-1, 3, -1, -1).clone()
+    gen[f"de_conv4_{dom}.bias"] = gen[f"de_conv4_{dom}.bias"].expand(3).clone()
+    if dis is not None:
+        dis = dict(dis)
+        dis[f"conv0_{dom}.0.weight"] = dis[f"conv0_{dom}.0.weight"].expand(-1, 3, -1, -1) / 3
+    return gen, dis
 
 
 def master_mismatch(files: Mapping[Path, Any]) -> str | None:
