@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nicegan.process import usable_cpus
+from nicegan.core.process import usable_cpus
 
 try:
     from common import add_json_flag, emit
@@ -36,10 +36,10 @@ except ImportError:  # imported as benchmarks.busy_machine
 
 TRANSLATE = r"""
 import json, sys, time
-from nicegan.process import configure_threads
+from nicegan.core.process import configure_threads
 policy = configure_threads(int(sys.argv[2]) if sys.argv[2] != "auto" else None)
 import torch
-from nicegan.api import Translator
+from nicegan.deploy.api import Translator
 t = Translator.load(sys.argv[1], device="cpu")
 x = torch.rand(16, 3, 32, 32) * 2 - 1
 t(x[:4], "a2b")

@@ -12,7 +12,7 @@ Variants (nicegan's own train_step, the same seeded weights and inputs), all in 
                         reported and excluded
 The variants' steps are interleaved (round r runs one step of every variant, in turn), so a machine shared with other
 jobs slows them alike; each variant's ratio to ``ours`` is the median over rounds of the per-round ratios, which is
-what to read on a busy machine. The allocator is tuned as the command line does (nicegan.runtime.tune_malloc);
+what to read on a busy machine. The allocator is tuned as the command line does (nicegan.core.runtime.tune_malloc);
 benchmarks/train_step.py measures the allocator setting itself (official vs official+malloc).
 """
 
@@ -25,10 +25,10 @@ from typing import Any
 
 import torch
 
-from nicegan.config import TrainConfig
-from nicegan.layers.recompute import checkpoint_blocks
+from nicegan.configs.schema import TrainConfig
+from nicegan.core.runtime import tune_malloc
 from nicegan.models.nicegan import NiceGAN, NiceGANConfig
-from nicegan.runtime import tune_malloc
+from nicegan.nn.recompute import checkpoint_blocks
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step
 

@@ -44,9 +44,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
-from nicegan.config import TrainConfig
-from nicegan.layers.recompute import checkpoint_blocks
+from nicegan.configs.schema import TrainConfig
 from nicegan.models.nicegan import NiceGAN, NiceGANConfig
+from nicegan.nn.recompute import checkpoint_blocks
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step
 

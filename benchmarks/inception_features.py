@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from nicegan.metrics.features import FeatureExtractor
-from nicegan.metrics.protocols import PROTOCOLS
-from nicegan.metrics.weights import resolve_weights
-from nicegan.runtime import tune_malloc
+from nicegan.core.runtime import tune_malloc
+from nicegan.evaluation.fid.features import FeatureExtractor
+from nicegan.evaluation.fid.protocols import PROTOCOLS
+from nicegan.evaluation.fid.weights import resolve_weights
 
 try:
     from common import add_json_flag, emit

@@ -6,7 +6,7 @@
 
 Variants, in this order, in the same process:
   official          benchmarks/official_nicegan.py, glibc's default allocator (how the official code runs)
-  official+malloc   the same after nicegan.runtime.tune_malloc() (the allocator setting alone)
+  official+malloc   the same after nicegan.core.runtime.tune_malloc() (the allocator setting alone)
   ours              nicegan's default training path (the one the golden test checks), allocator tuned, as the CLI
   ours_ckpt         ours with activation checkpointing (--checkpoint-activations), same allocator; its gradients are
                     bitwise those of ours (tests/test_memory.py)
@@ -28,10 +28,10 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from nicegan.config import TrainConfig
-from nicegan.layers.recompute import checkpoint_blocks
+from nicegan.configs.schema import TrainConfig
+from nicegan.core.runtime import tune_malloc
 from nicegan.models.nicegan import NiceGAN, NiceGANConfig
-from nicegan.runtime import tune_malloc
+from nicegan.nn.recompute import checkpoint_blocks
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
+from nicegan.core.runtime import tune_malloc
 from nicegan.data.transforms import tensor_to_uint8
 from nicegan.models.nicegan import NiceGAN, NiceGANConfig
-from nicegan.runtime import tune_malloc
 
 try:
     from common import add_json_flag, emit, matmul_peaks
@@ -115,9 +115,9 @@ def onnx_runner(model: NiceGAN, size: int, light: bool):
     return a function running the graph in onnxruntime on N x 3 x S x S float32 arrays."""
     import onnxruntime as ort
 
-    from nicegan import checkpoint
-    from nicegan.config import resolve_config
-    from nicegan.export import export
+    from nicegan.configs.schema import resolve_config
+    from nicegan.deploy.export import export
+    from nicegan.formats import checkpoint
 
     cfg = resolve_config("nicegan-light" if light else "nicegan-full",
                          [("model.img_size", size), ("model.n_dis", model.cfg.n_dis)])

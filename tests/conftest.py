@@ -35,7 +35,7 @@ TINY = tiny_overrides("nicegan", *TINY_RUN)
 
 def tiny_model(name: str, *extra: str, seed: int = 0):
     """``(model, run config)`` of the model's tiny configuration plus ``extra`` overrides, seeded."""
-    from nicegan.config import resolve_config
+    from nicegan.configs.schema import resolve_config
     from nicegan.models import create_model
 
     cfg = resolve_config({}, tiny_overrides(name, *extra))
@@ -82,7 +82,7 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from nicegan.runtime import tune_malloc
+    from nicegan.core.runtime import tune_malloc
 
     tune_malloc()  # the CLI does this too; without it CPU steps spend much of their time page-faulting
 
@@ -90,7 +90,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def straight_and_resumed(cfg, tmp_path: Path, stop_at: int) -> tuple:
     """Train ``cfg`` straight through, and again stopping at ``stop_at`` then resuming; return both last checkpoints
     after asserting that every network tensor is bit-identical."""
-    from nicegan import checkpoint
+    from nicegan.formats import checkpoint
     from nicegan.training.runs import resume_run, start_run
 
     start_run(cfg, tmp_path / "straight", progress=False, tensorboard=False)

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nicegan.config import resolve_config
-from nicegan.errors import ConfigError
+from nicegan.configs.schema import resolve_config
+from nicegan.core.errors import ConfigError
 from nicegan.models.nicegan import Discriminator
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step

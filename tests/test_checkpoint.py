@@ -1,4 +1,4 @@
-"""The checkpoint format (nicegan.checkpoint): the typed record, migration of older versions, validation."""
+"""The checkpoint format (nicegan.formats.checkpoint): the typed record, migration of older versions, validation."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from nicegan import checkpoint as ck
-from nicegan.errors import CheckpointError
+from nicegan.core.errors import CheckpointError
+from nicegan.formats import checkpoint as ck
 from nicegan.training.loop import Trainer
 from tests.conftest import TINY
 
@@ -107,7 +107,7 @@ def test_damaged_rng_state_is_a_checkpoint_error() -> None:
 
 def test_trainer_state_dict_round_trip(tiny_data: Path, tmp_path: Path) -> None:
     """Trainer.state_dict() is the record that is saved; load_state_dict() restores it into a fresh trainer."""
-    from nicegan.config import resolve_config
+    from nicegan.configs.schema import resolve_config
 
     cfg = resolve_config("nicegan-light", TINY + [f"data.root={tiny_data}", "train.max_steps=2",
                                                   "train.sample_every=0", "data.num_workers=0"])

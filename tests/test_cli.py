@@ -13,8 +13,8 @@ import torch
 import yaml
 from PIL import Image
 
-from nicegan.checkpoint import load as load_checkpoint
 from nicegan.cli import main
+from nicegan.formats.checkpoint import load as load_checkpoint
 from tests.conftest import TINY
 
 

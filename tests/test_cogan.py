@@ -10,8 +10,8 @@ import copy
 import pytest
 import torch
 
-from nicegan.config import resolve_config
-from nicegan.errors import ConfigError, NiceganError
+from nicegan.configs.schema import resolve_config
+from nicegan.core.errors import ConfigError, NiceganError
 from nicegan.models import create_model
 from nicegan.models.base import ClassifierModel
 from nicegan.models.cogan import CoGAN, CoGANConfig

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from nicegan.config import RunConfig, list_presets, load_config_dict, resolve_config
-from nicegan.errors import ConfigError
+from nicegan.configs.schema import RunConfig, list_presets, load_config_dict, resolve_config
+from nicegan.core.errors import ConfigError
 from nicegan.models.nicegan import head_sizes
 
 

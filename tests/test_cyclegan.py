@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import nicegan.models.cyclegan as cg
-from nicegan.config import resolve_config
-from nicegan.errors import ConfigError
+from nicegan.configs.schema import resolve_config
+from nicegan.core.errors import ConfigError
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step
 from tests.conftest import straight_and_resumed, tiny_model, tiny_overrides

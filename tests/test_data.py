@@ -12,12 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
+from nicegan.core.errors import DataError
 from nicegan.data import build_train_loader, open_domain
 from nicegan.data.digits import load_digits_pair
 from nicegan.data.images import ImageDecodeError, checked_image_files, list_files, load_rgb
 from nicegan.data.sources import ArraySource
 from nicegan.data.stream import StreamSampler, UnpairedStream
-from nicegan.errors import DataError
 from tests.conftest import write_images
 
 

@@ -127,7 +127,7 @@ def test_check_unusable_datasets_exit_2(flawed: Path, tmp_path: Path, capsys: py
 
 def test_trainer_logs_the_same_summary(tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
                                       caplog: pytest.LogCaptureFixture) -> None:
-    from nicegan.config import resolve_config
+    from nicegan.configs.schema import resolve_config
     from nicegan.training.loop import Trainer
 
     code, out, _ = run_cli(["data", "check", str(tiny_data), "--no-progress"], capsys)

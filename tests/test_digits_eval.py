@@ -14,10 +14,10 @@ import torch
 from PIL import Image
 
 from nicegan.cli import main
-from nicegan.config import resolve_config
+from nicegan.configs.schema import resolve_config
+from nicegan.core.errors import DataError, NiceganError
 from nicegan.data import open_domain
 from nicegan.data.digits import DIGITS, DIGITS_VAL, load_builtin, load_digits_pair
-from nicegan.errors import DataError, NiceganError
 from nicegan.evaluation import EvalContext, applicable, evaluate, needs_extractor
 from nicegan.evaluation import digits as D
 from nicegan.inference import load_model
@@ -169,7 +169,7 @@ def test_latents_cli_colours_by_class_on_digits(digits_run: Path, tmp_path: Path
 
 
 def test_loss_curves_from_the_training_log(digits_run: Path, tmp_path: Path) -> None:
-    from nicegan.demo import read_train_log, save_loss_curves
+    from nicegan.experiments.demo import read_train_log, save_loss_curves
 
     log = tmp_path / "metrics.jsonl"
     log.write_text((digits_run / "metrics.jsonl").read_text() + '{"event": "train", "step": 2, "dis/tot')  # torn

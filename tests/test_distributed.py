@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nicegan import checkpoint as ck
+from nicegan.formats import checkpoint as ck
 from tests.conftest import TINY_RUN, tiny_overrides
 
 RUN = [s for s in TINY_RUN if not s.startswith("train.batch_size")] + ["train.sample_every=0", "train.log_every=1",

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from nicegan.errors import ConfigError, NiceganError
+from nicegan.core.errors import ConfigError, NiceganError
 from nicegan.models.base import ModelConfig, Phase, StyleModel, TranslationModel
 from nicegan.models.drit import DRIT, DRITConfig
 from nicegan.training.optim import build_optimizers, set_lr
@@ -222,7 +222,7 @@ class _Toy(TranslationModel):
 
 
 def test_phases_share_an_optimizer_scale_its_lr_and_clip_their_gradients() -> None:
-    from nicegan.config import TrainConfig
+    from nicegan.configs.schema import TrainConfig
 
     model = _Toy()
     train = TrainConfig(lr=0.1, weight_decay=0.0, lr_decay="none")

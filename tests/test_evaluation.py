@@ -11,12 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from nicegan import checkpoint as ck
 from nicegan.cli import main
-from nicegan.config import resolve_config
+from nicegan.configs.schema import resolve_config
 from nicegan.evaluation import registry
 from nicegan.evaluation.analysis import latent_analysis, mmd2
-from nicegan.metrics import MetricResult
+from nicegan.evaluation.fid import MetricResult
+from nicegan.formats import checkpoint as ck
 from nicegan.training.runs import resume_run, start_run
 from tests.conftest import TINY
 from tests.test_metrics import inception_weights  # noqa: F401  (session fixture)

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from nicegan import checkpoint
-from nicegan.bundle import CONFIG, WEIGHTS, BundleError
-from nicegan.bundle import load as load_bundle
 from nicegan.cli import main
-from nicegan.errors import NiceganError
-from nicegan.export import DEFAULT_OPSET, export
+from nicegan.core.errors import NiceganError
+from nicegan.deploy.export import DEFAULT_OPSET, export
+from nicegan.formats import checkpoint
+from nicegan.formats.bundle import CONFIG, WEIGHTS, BundleError
+from nicegan.formats.bundle import load as load_bundle
 from nicegan.inference import inference_context, load_model
 from nicegan.models import list_models
 from tests.conftest import tiny_model
@@ -138,7 +138,7 @@ def _edit_config(**changes: object):
 
 
 def _truncate_and_rehash(b: Path) -> None:
-    from nicegan.bundle import sha256_file
+    from nicegan.formats.bundle import sha256_file
 
     data = (b / WEIGHTS).read_bytes()
     (b / WEIGHTS).write_bytes(data[: len(data) // 3])

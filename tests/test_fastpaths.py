@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from nicegan import checkpoint as ck
-from nicegan.config import resolve_config
+from nicegan.configs.schema import resolve_config
+from nicegan.formats import checkpoint as ck
 from nicegan.training.loop import Trainer
 from nicegan.training.runs import resume_run, start_run
 from tests.conftest import TINY, TINY_RUN, tiny_overrides

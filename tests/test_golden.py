@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nicegan.config import TrainConfig
+from nicegan.configs.schema import TrainConfig
 from nicegan.models.nicegan import NiceGAN, NiceGANConfig
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step

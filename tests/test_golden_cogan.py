@@ -35,7 +35,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from nicegan.config import TrainConfig
+from nicegan.configs.schema import TrainConfig
 from nicegan.models.cogan import CoGAN, CoGANConfig
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step

@@ -29,7 +29,7 @@ import pytest
 import torch
 
 import nicegan.models.cyclegan as cyclegan_module
-from nicegan.config import TrainConfig
+from nicegan.configs.schema import TrainConfig
 from nicegan.models.cyclegan import CycleGAN, CycleGANConfig
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step

@@ -50,7 +50,7 @@ import pytest
 import torch
 
 import nicegan.models.drit as drit_module
-from nicegan.config import TrainConfig
+from nicegan.configs.schema import TrainConfig
 from nicegan.models.drit import DRIT, DRITConfig
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step

@@ -38,7 +38,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nicegan.config import TrainConfig
+from nicegan.configs.schema import TrainConfig
 from nicegan.models.munit import MUNIT, MUNITConfig
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nicegan.config import TrainConfig
+from nicegan.configs.schema import TrainConfig
 from nicegan.models.ugatit import UGATIT, UGATITConfig
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step

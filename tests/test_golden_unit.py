@@ -24,7 +24,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from nicegan.config import TrainConfig
+from nicegan.configs.schema import TrainConfig
 from nicegan.models.unit import UNIT, UNITConfig
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step

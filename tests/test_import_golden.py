@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import torch
 
-from nicegan.checkpoint import load as load_checkpoint
 from nicegan.cli import main
+from nicegan.formats.checkpoint import load as load_checkpoint
 from nicegan.inference import load_model
 from nicegan.training.importers import import_official
 from tests.conftest import REPO
@@ -151,7 +151,7 @@ def test_munit_import_resumes_like_the_official_trainer(tmp_path: Path) -> None:
     """One more iteration after the import equals the official MUNIT_Trainer.resume + dis_update + gen_update on
     the same images and style draws (the losses; they are not sensitive to the Adam moments, which the by-name
     mapping tests of tests/test_import_official.py pin)."""
-    from nicegan.config import resolve_config
+    from nicegan.configs.schema import resolve_config
     from nicegan.models import create_model
     from nicegan.training.optim import build_optimizers, set_lr
     from nicegan.training.step import train_step

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import torch
 
-from nicegan.checkpoint import load as load_checkpoint
 from nicegan.cli import main
 from nicegan.cli.import_official import FORMATS
-from nicegan.errors import CheckpointError, NiceganError
+from nicegan.core.errors import CheckpointError, NiceganError
+from nicegan.formats.checkpoint import load as load_checkpoint
 from nicegan.inference import load_model
 from nicegan.training.importers import FORMAT_NAMES, import_official
 from tests.conftest import tiny_model

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from nicegan.layers import ILN, AdaILN, SNConv2d, SNLinear, clip_rho
+from nicegan.nn import ILN, AdaILN, SNConv2d, SNLinear, clip_rho
 
 
 def _reference_sn_conv(ours: SNConv2d) -> nn.Conv2d:

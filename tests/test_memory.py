@@ -14,10 +14,10 @@ import torch
 
 from nicegan.cli import build_parser
 from nicegan.cli.common import fast_path_values
-from nicegan.config import resolve_config
-from nicegan.layers import SpectralNormMixin
-from nicegan.layers.recompute import checkpoint_blocks
+from nicegan.configs.schema import resolve_config
 from nicegan.models import list_models
+from nicegan.nn import SpectralNormMixin
+from nicegan.nn.recompute import checkpoint_blocks
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step
 from tests.conftest import TINY, straight_and_resumed, tiny_model

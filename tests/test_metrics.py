@@ -13,11 +13,11 @@ import torch
 from PIL import Image
 
 from nicegan.cli import main
-from nicegan.errors import NiceganError
-from nicegan.metrics import eval_folders, fid_from_features, kid_from_features
-from nicegan.metrics import weights as W
-from nicegan.metrics.features import FeatureExtractor
-from nicegan.metrics.protocols import get_protocol
+from nicegan.core.errors import NiceganError
+from nicegan.evaluation.fid import eval_folders, fid_from_features, kid_from_features
+from nicegan.evaluation.fid import weights as W
+from nicegan.evaluation.fid.features import FeatureExtractor
+from nicegan.evaluation.fid.protocols import get_protocol
 from tests.conftest import SHARED
 
 METRIC_DATA = SHARED / "data" / "nicegan_metric"

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from nicegan.config import RunConfig
+from nicegan.configs.schema import RunConfig
 from nicegan.models import list_models
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step
@@ -120,7 +120,7 @@ def test_parameter_counts_at_the_default_configuration(name: str) -> None:
 @pytest.mark.parametrize("name", list_models())
 def test_exact_resume(name: str, tiny_data, tmp_path) -> None:
     """4 steps == 2 steps + resume + 2 steps, bit for bit: nets, optimizers and model extra state (pools)."""
-    from nicegan.config import resolve_config
+    from nicegan.configs.schema import resolve_config
 
     overrides = tiny_overrides(name, *TINY_RUN, "train.max_steps=4", "train.sample_every=0", "train.log_every=2",
                                f"data.root={tiny_data}")
@@ -145,7 +145,7 @@ def _default_preset(name: str) -> str:
 @pytest.mark.parametrize("name", [n for n in list_models() if n in ("unit", "cogan")])
 def test_checkpoint_restores_the_domain_adaptation_classifier(name: str, tmp_path) -> None:
     """``load_model`` (what evaluate and translate use) must restore every net ``classify`` needs."""
-    from nicegan import checkpoint
+    from nicegan.formats import checkpoint
     from nicegan.inference import load_model
     from nicegan.models.base import ClassifierModel
 

@@ -14,8 +14,8 @@ import torch
 from PIL import Image
 
 from nicegan.cli import main
+from nicegan.core.errors import NiceganError
 from nicegan.data import transforms
-from nicegan.errors import NiceganError
 from nicegan.models.base import LatentModel, StyleModel
 from tests.conftest import tiny_model, tiny_overrides, write_images
 
@@ -30,8 +30,8 @@ def munit() -> torch.nn.Module:
 
 
 def _save(model: torch.nn.Module, name: str, path: Path, *extra: str) -> Path:
-    from nicegan import checkpoint
-    from nicegan.config import resolve_config
+    from nicegan.configs.schema import resolve_config
+    from nicegan.formats import checkpoint
 
     cfg = resolve_config({}, tiny_overrides(name, *extra))
     checkpoint.write(checkpoint.Checkpoint(model=name, config=cfg.to_dict(), step=3,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from nicegan.checkpoint import load as load_checkpoint
 from nicegan.cli import main
-from nicegan.errors import CheckpointError
+from nicegan.core.errors import CheckpointError
+from nicegan.formats.checkpoint import load as load_checkpoint
 from nicegan.inference import load_model
 from nicegan.models.nicegan import NiceGAN, NiceGANConfig
 from nicegan.training.official import convert_official, infer_architecture

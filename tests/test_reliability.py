@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from nicegan import checkpoint as ck
 from nicegan.cli import main
+from nicegan.formats import checkpoint as ck
 from tests.conftest import REPO, TINY, write_images
 from tests.hostile import deadline, make_image_corpus
 from tests.test_checkpoint import _sealed
@@ -348,7 +348,7 @@ sys.exit(main(sys.argv[1:]))
 
 @pytest.mark.slow
 def test_kill_9_at_random_moments_including_inside_the_save(tiny_data: Path, tmp_path: Path) -> None:
-    from nicegan.files import stale_temp_files
+    from nicegan.core.files import stale_temp_files
 
     steps = 8
     args = ["--set", *TINY, "train.sample_every=0", "train.ckpt_every=1", "train.keep_last=0", "data.num_workers=0"]
@@ -594,8 +594,8 @@ def test_hostile_configs_end_in_one_bounded_line(text: str, words: list[str], tm
 
 
 def test_translation_memory_is_estimated_before_translating() -> None:
-    from nicegan.config import resolve_config
-    from nicegan.errors import NiceganError
+    from nicegan.configs.schema import resolve_config
+    from nicegan.core.errors import NiceganError
     from nicegan.inference import check_translation_memory
     from nicegan.models import get_model_class
 

@@ -20,9 +20,10 @@ import pytest
 import torch
 from PIL import Image
 
-from nicegan import Translator, checkpoint
+from nicegan import Translator
 from nicegan.cli import main
-from nicegan.errors import NiceganError
+from nicegan.core.errors import NiceganError
+from nicegan.formats import checkpoint
 from nicegan.web.serve import (
     MAX_PIXELS,
     ServeLimits,
@@ -341,7 +342,7 @@ def test_a_full_queue_answers_busy_at_once(server: Any, client: httpx.Client) ->
 
 
 def test_a_one_direction_bundle_offers_only_its_direction(saved: Path, tmp_path: Path) -> None:
-    from nicegan.export import export
+    from nicegan.deploy.export import export
 
     export(saved, tmp_path / "bundle", direction="b2a", progress=lambda line: None)
     service = TranslationService(Translator.load(tmp_path / "bundle", "cpu"), LIMITS)

@@ -379,7 +379,7 @@ def test_the_api_refuses_empty_and_unallocatable_images_in_one_line(translator: 
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from nicegan.errors import NiceganError
+    from nicegan.core.errors import NiceganError
 
     empty = "an empty image cannot be translated"
     cases = [(np.zeros((0, 0, 3), np.uint8), "0 x 0 pixels: " + empty),

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from nicegan.cli import main
-from nicegan.errors import NiceganError
+from nicegan.core.errors import NiceganError
 from nicegan.web.study import StudyItem, create_app, design, open_study, plan_trials
 from nicegan.web.study_db import AlreadyVoted, StudyDB, Vote, build_report, report_from_db, wilson_interval
 from tests.browser import free_port, save_screenshot, serve_app

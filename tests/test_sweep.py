@@ -17,11 +17,11 @@ import torch
 import yaml
 from PIL import Image
 
-from nicegan import checkpoint
 from nicegan.cli import main
-from nicegan.errors import ConfigError, NiceganError
-from nicegan.sweep import load_sweep, parse_sweep
-from nicegan.sweeps import sweep_names
+from nicegan.configs.sweeps import sweep_names
+from nicegan.core.errors import ConfigError, NiceganError
+from nicegan.experiments.sweep import load_sweep, parse_sweep
+from nicegan.formats import checkpoint
 from tests.conftest import TINY
 
 # a tiny NICE-GAN on builtin:digits scored by label preservation on 10 test digits per direction
@@ -73,7 +73,7 @@ def test_local_executor_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def straight_run_equals(run: Path, out: Path, variant: str, seed: int, where: Path) -> None:
     """The run's last checkpoint is bit for bit the one of the same config trained straight through."""
-    from nicegan.config import resolve_config
+    from nicegan.configs.schema import resolve_config
     from nicegan.training.runs import start_run
 
     plan = json.loads((out / "sweep.json").read_text())
@@ -345,7 +345,7 @@ def fake_srun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_slurm_executor_parameters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from nicegan.sweep.executors import SlurmOptions, make_executor
+    from nicegan.experiments.sweep.executors import SlurmOptions, make_executor
 
     fake_srun(tmp_path, monkeypatch)
     opts = SlurmOptions(partition="gpu", gpus=1, cpus=8, mem_gb=32, time_min=120, params={"account": "proj"},
@@ -364,7 +364,7 @@ def test_slurm_executor_parameters(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_slurm_needs_a_cluster_and_submitit(tmp_path: Path, capsys: pytest.CaptureFixture,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from nicegan.sweep.executors import make_executor
+    from nicegan.experiments.sweep.executors import make_executor
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no srun
     with pytest.raises(NiceganError, match="--executor slurm needs a Slurm cluster"):
@@ -378,5 +378,5 @@ def test_parser_imports_no_torch() -> None:
     import subprocess
 
     code = ("import sys; from nicegan.cli import build_parser; build_parser().parse_args(['sweep', 'digits-main']); "
-            "assert 'torch' not in sys.modules and 'nicegan.sweep' not in sys.modules")
+            "assert 'torch' not in sys.modules and 'nicegan.experiments.sweep' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from nicegan.cli import build_parser, main
-from nicegan.process import ThreadGovernor, ThreadPolicy, choose_threads, free_cpus, others_busy, usable_cpus
+from nicegan.core.process import ThreadGovernor, ThreadPolicy, choose_threads, free_cpus, others_busy, usable_cpus
 from tests.conftest import TINY
 
 #: each long command with arguments that parse but fail at once inside the command (a path that does not exist)

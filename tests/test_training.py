@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from nicegan import checkpoint as ck
-from nicegan.config import TrainConfig, resolve_config
-from nicegan.errors import CheckpointError, ConfigError, NiceganError, TrainingDiverged
+from nicegan.configs.schema import TrainConfig, resolve_config
+from nicegan.core.errors import CheckpointError, ConfigError, NiceganError, TrainingDiverged
+from nicegan.formats import checkpoint as ck
 from nicegan.models.nicegan import NiceGAN
 from nicegan.training.optim import lr_factor
 from nicegan.training.runs import resume_run, start_run

@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
+from nicegan.core.errors import NiceganError
+from nicegan.core.tiles import Canvas, ramp, tile_grid, tile_starts
 from nicegan.data.transforms import pil_to_tensor, tensor_to_uint8
-from nicegan.errors import NiceganError
 from nicegan.inference import input_geometry, translate_images
-from nicegan.tiles import Canvas, ramp, tile_grid, tile_starts
 from tests.conftest import REPO, tiny_model
 
 
@@ -28,8 +28,8 @@ def nice() -> torch.nn.Module:
 
 @pytest.fixture(scope="module")
 def saved(nice: torch.nn.Module, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from nicegan import checkpoint
-    from nicegan.config import resolve_config
+    from nicegan.configs.schema import resolve_config
+    from nicegan.formats import checkpoint
     from tests.conftest import tiny_overrides
 
     cfg = resolve_config({}, tiny_overrides("nicegan"))

@@ -10,11 +10,11 @@ import copy
 import pytest
 import torch
 
-from nicegan.config import RunConfig, resolve_config
-from nicegan.errors import ConfigError
-from nicegan.layers import ILN, AdaILN
+from nicegan.configs.schema import RunConfig, resolve_config
+from nicegan.core.errors import ConfigError
 from nicegan.models.base import HeatmapModel
 from nicegan.models.ugatit import UGATIT, Discriminator, UGATITConfig, dis_sizes
+from nicegan.nn import ILN, AdaILN
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step
 from tests.conftest import tiny_model

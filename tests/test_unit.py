@@ -13,8 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nicegan.config import RunConfig, resolve_config
-from nicegan.errors import ConfigError, NiceganError
+from nicegan.configs.schema import RunConfig, resolve_config
+from nicegan.core.errors import ConfigError, NiceganError
 from nicegan.models.base import ClassifierModel, LatentModel
 from nicegan.models.unit import UNIT, CoDis32x32, CoVAE32x32, UNITConfig, xy_channels
 from nicegan.training.optim import build_optimizers

@@ -12,10 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
-from nicegan import checkpoint
 from nicegan.cli import main
-from nicegan.errors import NiceganError
-from nicegan.video import is_video, output_size, parse_video_size, resolve_output, translate_video
+from nicegan.core.errors import NiceganError
+from nicegan.deploy.video import is_video, output_size, parse_video_size, resolve_output, translate_video
+from nicegan.formats import checkpoint
 from tests.conftest import tiny_model
 
 W, H, FPS, N = 48, 40, 12, 12

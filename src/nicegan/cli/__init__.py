@@ -1,7 +1,7 @@
 """Command line: ``nicegan <command> ...`` (also ``python -m nicegan`` and ``torchrun -m nicegan``).
 
 Each command module has ``add_parser(subparsers)`` and ``run(args) -> int``. Errors a user can cause
-(:class:`~nicegan.errors.NiceganError`) are printed as one line, ``nicegan: error: ...``, with exit status 2.
+(:class:`~nicegan.core.errors.NiceganError`) are printed as one line, ``nicegan: error: ...``, with exit status 2.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import logging
 import sys
 from collections.abc import Callable
 
-from nicegan.errors import NiceganError
-from nicegan.version import __version__
+from nicegan.core.errors import NiceganError
+from nicegan.core.version import __version__
 
 
 class _Formatter(logging.Formatter):
@@ -85,14 +85,14 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         restore_logging = _setup_logging(args.quiet)
-        from nicegan.process import tune_malloc
+        from nicegan.core.process import tune_malloc
 
         images = sys.modules.get("nicegan.data.images")  # not loaded yet: no warnings to forget
         if images is not None:
             images.reset_skip_warnings()
         tune_malloc()
         if hasattr(args, "threads"):  # a long-running command: settle its threads before torch loads
-            from nicegan.process import configure_threads
+            from nicegan.core.process import configure_threads
 
             configure_threads(args.threads)  # announced when the command starts computing (runtime.resolve_device)
         return int(args.func(args) or 0)
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nicegan: error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except OSError as e:  # the machine's doing (disk full, permissions): say what and where, not a traceback
-        from nicegan.files import describe_os_error
+        from nicegan.core.files import describe_os_error
 
         print(f"nicegan: error: {one_line(describe_os_error(e))}", file=sys.stderr)
         return 2

@@ -53,8 +53,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _load_images(path: Path, n: int | None = None) -> list:
+    from nicegan.core.errors import NiceganError
     from nicegan.data.images import ImageDecodeError, load_rgb
-    from nicegan.errors import NiceganError
     from nicegan.inference import input_files
 
     files, _, _ = input_files(path)
@@ -115,7 +115,7 @@ def run_latents(args: argparse.Namespace) -> int:
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
-    from nicegan.errors import NiceganError
+    from nicegan.core.errors import NiceganError
     from nicegan.evaluation.analysis import interpolation_grid, save_png
     from nicegan.inference import load_model
 

@@ -71,7 +71,7 @@ def add_checkpoint(p: argparse.ArgumentParser) -> None:
 
 def png_output(path: str) -> Path:
     """An ``--output`` that must be a new or existing PNG file (not a folder, not another format)."""
-    from nicegan.errors import NiceganError
+    from nicegan.core.errors import NiceganError
 
     p = Path(path).expanduser()
     if p.is_dir():
@@ -83,7 +83,7 @@ def png_output(path: str) -> Path:
 
 def dataset_root(data: str | None, recorded: str | None) -> str:
     """The dataset to use: ``--data`` if given, else the one recorded in the checkpoint's config."""
-    from nicegan.errors import NiceganError
+    from nicegan.core.errors import NiceganError
 
     root = data or recorded
     if not root:

@@ -13,8 +13,8 @@ log = logging.getLogger("nicegan")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from nicegan.limits import DOWNLOAD_DEADLINE as DEADLINE
-    from nicegan.limits import DOWNLOAD_MIN_RATE as MIN_RATE
+    from nicegan.core.limits import DOWNLOAD_DEADLINE as DEADLINE
+    from nicegan.core.limits import DOWNLOAD_MIN_RATE as MIN_RATE
 
     p = sub.add_parser("data", help="check a dataset folder, or download a standard one",
                        description="Dataset tools: 'check' reports what training would see in a folder with trainA/ "
@@ -64,8 +64,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from nicegan.core.errors import DataError
     from nicegan.data.check import check_dataset, format_report, warn_about
-    from nicegan.errors import DataError
 
     report = check_dataset(args.dir, progress=args.progress, min_size=args.img_size)
     if args.json:
@@ -82,8 +82,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
+    from nicegan.core.errors import NiceganError
     from nicegan.data.download import DATASETS, MIRROR_ENV, download
-    from nicegan.errors import NiceganError
 
     if args.list:
         for info in DATASETS.values():

@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nicegan.demo import run_demo
+    from nicegan.experiments.demo import run_demo
 
     res = run_demo(args.run_dir, args.max_steps, args.device, progress=args.progress, overrides=args.set)
     m = res.metrics

@@ -11,7 +11,7 @@ log = logging.getLogger("nicegan")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    # The defaults live in nicegan.export (not imported here: building the parser must not load torch).
+    # The defaults live in nicegan.deploy.export (not imported here: building the parser must not load torch).
     p = sub.add_parser("export", help="write an inference bundle (safetensors, ONNX or TorchScript)",
                        description="Write an inference bundle: config.json, model.safetensors with only the nets "
                        "translation needs (loaded without pickle) and a README.md card. --format onnx or "
@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nicegan.export import export
+    from nicegan.deploy.export import export
 
     report = export(args.source, args.out, direction=args.direction, fmt=args.fmt, opset=args.opset,
                     tolerance=args.tolerance)

@@ -42,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     for f in args.files:  # before torch is imported: a wrong path is reported at once
         if not Path(f).expanduser().exists():
-            from nicegan.errors import CheckpointError
+            from nicegan.core.errors import CheckpointError
 
             raise CheckpointError(f"official checkpoint not found: {f}")
     from nicegan.training.importers import import_official

@@ -58,7 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_folders(args: argparse.Namespace) -> int:
-    from nicegan.metrics import eval_folders
+    from nicegan.evaluation.fid import eval_folders
 
     res = eval_folders(args.real_dir, args.fake_dir, protocol=args.protocol, inception_weights=args.inception_weights,
                        device=args.device, batch_size=args.batch_size, kid_subsets=args.kid_subsets,
@@ -72,8 +72,8 @@ def run_folders(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from nicegan.evaluation import EvalContext, evaluate
+    from nicegan.evaluation.fid import FeatureExtractor, get_protocol, resolve_weights
     from nicegan.inference import load_model
-    from nicegan.metrics import FeatureExtractor, get_protocol, resolve_weights
     from nicegan.training.logging import RunLogger
 
     model, cfg, step = load_model(args.checkpoint, args.device)
@@ -121,7 +121,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         try:
             RunLogger(run_dir, tensorboard=False).write({"event": "evaluate", **record})
         except OSError as e:
-            from nicegan.files import describe_os_error
+            from nicegan.core.files import describe_os_error
 
             log.warning("the result above was not added to %s: %s", run_dir / "metrics.jsonl",
                         describe_os_error(e))
@@ -136,7 +136,7 @@ def _run_dir_of(path: Path) -> Path | None:
 
 
 def run_weights(args: argparse.Namespace) -> int:
-    from nicegan.metrics import weights as W
+    from nicegan.evaluation.fid import weights as W
 
     if args.action == "info":
         w = W.resolve_weights()

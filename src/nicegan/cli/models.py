@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def presets_by_model() -> dict[str, list[str]]:
-    from nicegan.config import list_presets, load_config_dict
+    from nicegan.configs.schema import list_presets, load_config_dict
 
     out: dict[str, list[str]] = {}
     for name in list_presets():
@@ -36,7 +36,7 @@ def model_info(name: str, img_size: int | None = None, light: bool | None = None
     """Parameter counts per net and in total for ``name``'s default config (built on the meta device: no memory)."""
     import torch
 
-    from nicegan.errors import ConfigError
+    from nicegan.core.errors import ConfigError
     from nicegan.models.registry import get_model_class
 
     cls = get_model_class(name)

@@ -24,8 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nicegan.bundle import is_bundle
-    from nicegan.errors import NiceganError
+    from nicegan.core.errors import NiceganError
+    from nicegan.formats.bundle import is_bundle
     from nicegan.training.runs import resume_run
 
     if is_bundle(args.run_dir):

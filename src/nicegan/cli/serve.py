@@ -44,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nicegan.api import Translator
+    from nicegan.deploy.api import Translator
     from nicegan.web.common import browser_url, check_port, is_loopback, require_web, run_app
     from nicegan.web.serve import ServeLimits, TranslationService, create_app
 

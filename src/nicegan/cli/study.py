@@ -58,7 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from nicegan.errors import NiceganError
+    from nicegan.core.errors import NiceganError
     from nicegan.web.common import browser_url, check_port, is_loopback, require_web, run_app
     from nicegan.web.study import DEFAULT_QUESTION, create_app, open_study
 
@@ -89,8 +89,8 @@ def run_report(args: argparse.Namespace) -> int:
     import sqlite3
 
     from nicegan.cli.common import png_output
-    from nicegan.errors import NiceganError
-    from nicegan.files import describe_os_error
+    from nicegan.core.errors import NiceganError
+    from nicegan.core.files import describe_os_error
     from nicegan.web.study_db import StudyDB, report_from_db, save_chart
 
     out = png_output(args.out) if args.out else None

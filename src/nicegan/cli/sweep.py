@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 
 from nicegan.cli.common import add_device, add_progress, non_negative_int, positive_int
-from nicegan.sweeps import sweep_names
+from nicegan.configs.sweeps import sweep_names
 
 log = logging.getLogger("nicegan")
 
@@ -93,9 +93,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from nicegan.errors import NiceganError
-    from nicegan.sweep import load_sweep, plan, report, run_sweep
-    from nicegan.sweep.executors import SlurmOptions
+    from nicegan.core.errors import NiceganError
+    from nicegan.experiments.sweep import load_sweep, plan, report, run_sweep
+    from nicegan.experiments.sweep.executors import SlurmOptions
 
     sweep = load_sweep(args.sweep).with_changes(
         steps=args.steps, eval_steps=args.eval_steps, seeds=args.seeds, variants=args.variants,

@@ -14,10 +14,10 @@ from nicegan.cli.common import (
     positive_int,
     report_training,
 )
-from nicegan.presets import preset_names
+from nicegan.configs.presets import preset_names
 
 if TYPE_CHECKING:  # the parser is built without torch: `nicegan --help` and the light commands start fast
-    from nicegan.config import RunConfig
+    from nicegan.configs.schema import RunConfig
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Preset/file + --set + shortcut flags -> validated RunConfig."""
-    from nicegan.config import given, resolve_config
+    from nicegan.configs.schema import given, resolve_config
     from nicegan.data.digits import is_digits
 
     name = args.config or ("digits" if is_digits(args.data or "") else "nicegan-light")
@@ -55,7 +55,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nicegan.errors import NiceganError
+    from nicegan.core.errors import NiceganError
     from nicegan.training.runs import start_run
 
     cfg = config_from_args(args)

@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nicegan.video import is_video
+    from nicegan.deploy.video import is_video
 
     if not args.keep_size and (args.tile is not None or args.overlap is not None):
         log.warning("--tile and --overlap apply to --keep-size only; without it they are ignored")
@@ -73,8 +73,8 @@ def _style_codes(model, args: argparse.Namespace):
     A multimodal model given none of the options translates every input with one seeded style (code 0 of
     ``--style-seed``, default 0), so the same command always writes the same images.
     """
+    from nicegan.core.errors import NiceganError
     from nicegan.data.images import ImageDecodeError, load_rgb
-    from nicegan.errors import NiceganError
     from nicegan.inference.styles import require_style_model, style_bank, style_of_image, target_domain
     from nicegan.models.base import StyleModel
 
@@ -106,9 +106,9 @@ def _style_codes(model, args: argparse.Namespace):
 
 def _run_video(args: argparse.Namespace) -> int:
     """``--input`` is a video file (by its extension): translate it frame by frame into the ``--output`` video."""
-    from nicegan.errors import NiceganError
+    from nicegan.core.errors import NiceganError
+    from nicegan.deploy.video import describe_rate, import_av, parse_video_size, translate_video
     from nicegan.inference import load_model
-    from nicegan.video import describe_rate, import_av, parse_video_size, translate_video
 
     if args.heatmap:
         raise NiceganError("--heatmap is for images; it is not available for a video input")

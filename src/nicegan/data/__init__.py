@@ -12,11 +12,11 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from nicegan.core.errors import DataError
 from nicegan.data.digits import BUILTIN_PREFIX, DIGITS, load_builtin
 from nicegan.data.images import checked_image_files
 from nicegan.data.sources import ArraySource, FolderSource, ImageSource
 from nicegan.data.stream import StreamSampler, UnpairedStream
-from nicegan.errors import DataError
 
 __all__ = ["open_domain", "build_train_loader", "ImageSource", "ArraySource", "FolderSource",
            "DIGITS", "is_builtin"]

@@ -24,10 +24,10 @@ from typing import Any
 
 from PIL import Image
 
+from nicegan.core.errors import DataError
+from nicegan.core.files import describe_os_error, sha256_file
+from nicegan.core.progress import track
 from nicegan.data.images import ImageDecodeError, list_files, load_rgb
-from nicegan.errors import DataError
-from nicegan.files import describe_os_error, sha256_file
-from nicegan.progress import track
 
 log = logging.getLogger("nicegan")
 

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from nicegan.core.errors import DataError
 from nicegan.data.sources import ArraySource
-from nicegan.errors import DataError
 
 BUILTIN_PREFIX = "builtin:"
 DIGITS = "builtin:digits"

@@ -48,12 +48,12 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 from urllib.request import Request
 
+from nicegan.core.errors import NiceganError
+from nicegan.core.files import describe_os_error, replace_folder, sha256_file
+from nicegan.core.limits import DOWNLOAD_DEADLINE, DOWNLOAD_MIN_RATE
+from nicegan.core.progress import reporter
+from nicegan.core.version import __version__
 from nicegan.data.check import FOLDERS
-from nicegan.errors import NiceganError
-from nicegan.files import describe_os_error, replace_folder, sha256_file
-from nicegan.limits import DOWNLOAD_DEADLINE, DOWNLOAD_MIN_RATE
-from nicegan.progress import reporter
-from nicegan.version import __version__
 
 log = logging.getLogger("nicegan")
 
@@ -67,7 +67,7 @@ CHUNK = 1 << 16
 MB = 1_000_000
 #: seconds before the first automatic retry of a dropped transfer (doubled each time, at most 30 s)
 RETRY_DELAY = 2.0
-#: default seconds a whole transfer may take, and slowest average rate in bytes per second (see nicegan.limits)
+#: default seconds a whole transfer may take, and slowest average rate in bytes per second (see nicegan.core.limits)
 DEADLINE, MIN_RATE = DOWNLOAD_DEADLINE, DOWNLOAD_MIN_RATE
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -143,7 +143,7 @@ def resolve(name: str, url: str | None = None) -> tuple[str, str | None]:
 
 def normalize_sha256(text: str) -> str:
     """A SHA-256 as given by a user (surrounding whitespace, either case, e.g. pasted with its line break) in the
-    lower-case form :func:`nicegan.files.sha256_file` prints; :class:`NiceganError` if it is not 64 hex digits."""
+    lower-case form :func:`nicegan.core.files.sha256_file` prints; :class:`NiceganError` if it is not 64 hex digits."""
     value = text.strip().lower()
     if not _HEX_RE.fullmatch(value):
         raise NiceganError(f"--sha256 must be 64 hexadecimal digits, got {text!r}")

@@ -24,8 +24,8 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageOps
 
-from nicegan.errors import DataError
-from nicegan.files import describe_os_error, entry_problem
+from nicegan.core.errors import DataError
+from nicegan.core.files import describe_os_error, entry_problem
 
 log = logging.getLogger("nicegan")
 
@@ -232,7 +232,7 @@ class ScanResult:
 def scan_images(files: Iterable[Path], cache_file: Path | None = None, desc: str = "checking images",
                 progress: bool | None = None) -> ScanResult:
     """Decode every file once; results are cached by (size, mtime) in ``cache_file`` so resumes do not redo it."""
-    from nicegan.progress import track
+    from nicegan.core.progress import track
 
     files = list(files)
     cache: dict[str, list] = {}

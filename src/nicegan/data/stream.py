@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from nicegan.core.errors import DataError
 from nicegan.data.images import ImageDecodeError
 from nicegan.data.sources import ImageSource
 from nicegan.data.transforms import train_transform
-from nicegan.errors import DataError
 
 log = logging.getLogger("nicegan")
 

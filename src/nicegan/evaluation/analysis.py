@@ -24,14 +24,14 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from nicegan.core.errors import NiceganError
+from nicegan.core.visual import grid, heatmap_images, save_png
 from nicegan.data import open_domain
 from nicegan.data.sources import ImageSource
 from nicegan.data.transforms import test_transform
-from nicegan.errors import NiceganError
 from nicegan.evaluation.registry import EvalContext, register_metric
 from nicegan.inference import translate_batches
 from nicegan.models.base import LatentModel, TranslationModel
-from nicegan.visual import grid, heatmap_images, save_png
 
 
 def _device(model: TranslationModel) -> torch.device:

@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nicegan.core.errors import NiceganError
 from nicegan.data.digits import DigitsPair, is_digits, load_builtin, load_digits_pair
 from nicegan.data.sources import ArraySource, spread_indices
 from nicegan.data.transforms import test_transform
-from nicegan.errors import NiceganError
 from nicegan.evaluation.registry import EvalContext, register_metric
 from nicegan.inference import translate_batches
 from nicegan.models.base import ClassifierModel, TranslationModel

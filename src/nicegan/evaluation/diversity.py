@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from nicegan.core.errors import NiceganError
 from nicegan.data import open_domain
 from nicegan.data.transforms import tensor_to_uint8, test_transform
-from nicegan.errors import NiceganError
 from nicegan.evaluation.registry import EvalContext, register_metric
 from nicegan.evaluation.translation import DIRECTION_DOMAINS
 from nicegan.inference import translate_batches
@@ -54,7 +54,7 @@ def style_translations(model: TranslationModel, image: Image.Image, direction: s
 def diversity_score(model: TranslationModel, images: list[Image.Image], direction: str, extractor: Any,
                     styles: int = DIVERSITY_STYLES, seed: int = 0) -> dict[str, float]:
     """Mean (and standard deviation over the inputs) of the per-input mean pairwise feature distance between
-    ``styles`` translations of each image; ``extractor``: a :class:`~nicegan.metrics.FeatureExtractor`."""
+    ``styles`` translations of each image; ``extractor``: a :class:`~nicegan.evaluation.fid.FeatureExtractor`."""
     if styles < 2:
         raise NiceganError(f"the diversity score needs at least 2 styles per input, got {styles}")
     bank = style_bank(model, styles, seed)

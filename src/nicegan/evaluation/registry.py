@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nicegan.errors import NiceganError
+from nicegan.core.errors import NiceganError
 from nicegan.models.base import TranslationModel
 
 
@@ -28,8 +28,8 @@ class EvalContext:
     limit: int | None = None  # translate at most this many images per direction (FID/KID)
     progress: bool | None = None
     cache_dir: Path | None = None
-    #: the FID Inception feature extractor (a :class:`nicegan.metrics.FeatureExtractor`); metrics that need it and
-    #: find None refuse with a clear message
+    #: the FID Inception feature extractor (a :class:`nicegan.evaluation.fid.FeatureExtractor`); metrics that need it
+    #: and find None refuse with a clear message
     extractor: Any = None
     #: multimodal models: seed of the style codes (test image i is translated with code i of this seed, the
     #: multimodal protocol of the MUNIT/DRIT papers: one random style per test image)

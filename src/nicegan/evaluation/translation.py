@@ -16,15 +16,15 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from nicegan.core.errors import NiceganError
 from nicegan.data import open_domain
 from nicegan.data.sources import ArraySource, FolderSource, ImageSource, spread_indices
 from nicegan.data.transforms import tensor_to_uint8, test_transform
-from nicegan.errors import NiceganError
+from nicegan.evaluation.fid import MetricResult, compare_features
+from nicegan.evaluation.fid.features import FeatureExtractor, folder_signature
 from nicegan.evaluation.registry import EvalContext, register_metric
 from nicegan.inference import translate_batches
 from nicegan.inference.styles import seeded_style_fn
-from nicegan.metrics import MetricResult, compare_features
-from nicegan.metrics.features import FeatureExtractor, folder_signature
 from nicegan.models.base import StyleModel, TranslationModel
 
 DIRECTION_DOMAINS = {"a2b": ("A", "B"), "b2a": ("B", "A")}
@@ -79,7 +79,7 @@ def _fid_kid_scalars(outputs: dict[str, Any]) -> dict[str, float]:
 def fid_kid(ctx: EvalContext) -> dict[str, Any]:
     """FID/KID per direction of the translations of the test split against the other domain's real images.
 
-    Outputs: ``results`` (direction -> :class:`~nicegan.metrics.MetricResult`) and ``diagnostics`` (direction ->
+    Outputs: ``results`` (direction -> :class:`~nicegan.evaluation.fid.MetricResult`) and ``diagnostics`` (direction ->
     image-weighted means of the model's translation diagnostics, for models that report any, such as CoGAN's
     latent-inversion error); for multimodal models ``styles``, the protocol (one seeded random style per test
     image, as the MUNIT and DRIT papers evaluate).

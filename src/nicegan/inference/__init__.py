@@ -3,7 +3,7 @@
 :func:`translate_batches` is the one batched-translation loop: ``translate``, the evaluation, the digits metrics,
 the analyses and the demo all translate through it. :func:`translate_images` puts images of any size and shape
 through it (aspect ratio kept, or full resolution in blended tiles); :func:`translate_paths` does that for files,
-the Python API (:mod:`nicegan.api`), the web app and video for images in memory.
+the Python API (:mod:`nicegan.deploy.api`), the web app and video for images in memory.
 """
 
 from nicegan.inference.batches import MAX_SIZE, check_translation_memory, inference_context, translate_batches

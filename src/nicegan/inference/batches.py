@@ -10,10 +10,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from nicegan.errors import NiceganError
+from nicegan.core.errors import NiceganError
+from nicegan.core.process import announce_threads
 from nicegan.models.base import HeatmapModel, StyleModel, TranslationModel
 from nicegan.models.registry import physical_memory
-from nicegan.process import announce_threads
 
 #: the largest network input side a translation accepts
 MAX_SIZE = 16384

@@ -1,5 +1,5 @@
 """Images of any size and shape -> network inputs -> translations: aspect ratio kept, or full resolution in
-blended tiles (:mod:`nicegan.tiles`).
+blended tiles (:mod:`nicegan.core.tiles`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from nicegan.core.errors import NiceganError
+from nicegan.core.progress import track
+from nicegan.core.tiles import Canvas, Tile, tile_grid
+from nicegan.core.visual import heatmap_images
 from nicegan.data.images import MAX_PIXELS, image_size_problem
 from nicegan.data.transforms import pil_to_tensor, tensor_to_pil, test_transform
-from nicegan.errors import NiceganError
 from nicegan.inference.batches import (
     MAX_SIZE,
     check_fitted,
@@ -25,9 +28,6 @@ from nicegan.inference.batches import (
     translate_batches,
 )
 from nicegan.models.base import HeatmapModel, TranslationModel
-from nicegan.progress import track
-from nicegan.tiles import Canvas, Tile, tile_grid
-from nicegan.visual import heatmap_images
 
 
 @dataclass(frozen=True)

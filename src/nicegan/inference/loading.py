@@ -8,12 +8,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from nicegan import checkpoint
-from nicegan.config import RunConfig, resolve_config
-from nicegan.errors import CheckpointError, ConfigError, NiceganError
+from nicegan.configs.schema import RunConfig, resolve_config
+from nicegan.core.errors import CheckpointError, ConfigError, NiceganError
+from nicegan.core.runtime import resolve_device
+from nicegan.formats import checkpoint
 from nicegan.models import create_model
 from nicegan.models.base import TranslationModel
-from nicegan.runtime import resolve_device
 
 
 def load_model(checkpoint_path: str | Path,
@@ -25,7 +25,7 @@ def load_model(checkpoint_path: str | Path,
     gives a model whose ``directions`` holds that direction only: :meth:`TranslationModel.require_direction` says
     so in one line, and any call of a net of the other direction raises the same kind of error.
     """
-    from nicegan import bundle
+    from nicegan.formats import bundle
 
     if bundle.is_bundle(checkpoint_path):
         b = bundle.load(checkpoint_path)

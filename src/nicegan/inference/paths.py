@@ -10,13 +10,13 @@ from pathlib import Path
 from PIL import Image
 from torch import Tensor
 
+from nicegan.core.errors import NiceganError
+from nicegan.core.files import describe_os_error, entry_problem, fit_name, writable_dir
+from nicegan.core.progress import track
 from nicegan.data.images import ImageDecodeError, list_files, load_rgb, warn_skipped
-from nicegan.errors import NiceganError
-from nicegan.files import describe_os_error, entry_problem, fit_name, writable_dir
 from nicegan.inference.batches import check_translation_memory
 from nicegan.inference.images import translate_images
 from nicegan.models.base import HeatmapModel, StyleModel, TranslationModel
-from nicegan.progress import track
 
 log = logging.getLogger("nicegan")
 

@@ -14,8 +14,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from nicegan.core.errors import NiceganError
 from nicegan.data.transforms import test_transform
-from nicegan.errors import NiceganError
 from nicegan.inference.batches import StyleFn, inference_context
 from nicegan.models.base import StyleModel, TranslationModel
 

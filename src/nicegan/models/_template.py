@@ -11,7 +11,7 @@ domain, plus an L1 cycle loss (a CycleGAN in miniature).
 Adding a model (docs/overview.md, "How to add a model"):
 1. Copy this file to ``models/<name>.py``; write the config, the networks and the losses.
 2. Uncomment ``@register_model("<name>")`` and add ``<name>`` to the import list in ``models/__init__.py``.
-3. Add a preset ``presets/<name>.yaml`` (the paper's setting) and declare ``tiny`` on the config.
+3. Add a preset ``configs/presets/<name>.yaml`` (the paper's setting) and declare ``tiny`` on the config.
 The registry-driven tests (shapes, phase isolation, exact resume, ...), the CLI, checkpoints, evaluation and
 ``nicegan models`` then cover the model; add its official parameter count to tests/test_models.py.
 """
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nicegan.errors import ConfigError
+from nicegan.core.errors import ConfigError
 from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
 
 # from nicegan.models.registry import register_model

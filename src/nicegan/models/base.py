@@ -24,7 +24,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from nicegan.errors import ConfigError, NiceganError
+from nicegan.core.errors import ConfigError, NiceganError
 
 DIRECTIONS = ("a2b", "b2a")
 
@@ -143,7 +143,7 @@ class TranslationModel(nn.Module):
         raise NotImplementedError
 
     def check_input_size(self, size: int) -> None:
-        """Raise :class:`~nicegan.errors.ConfigError` if translation cannot run on ``size`` x ``size`` inputs."""
+        """Raise :class:`~nicegan.core.errors.ConfigError` if translation cannot run on ``size`` x ``size`` inputs."""
 
     def visuals(self, x: Tensor, direction: str) -> dict[str, Tensor]:
         """Rows of a sample grid for source images ``x``; images in [-1, 1], heatmaps B x 1 x h x w."""

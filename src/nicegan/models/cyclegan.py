@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nicegan.errors import ConfigError
+from nicegan.core.errors import ConfigError
 from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
 from nicegan.models.registry import register_model
 

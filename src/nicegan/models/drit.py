@@ -104,7 +104,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nicegan.errors import ConfigError, NiceganError
+from nicegan.core.errors import ConfigError, NiceganError
 from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
 from nicegan.models.registry import register_model
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from nicegan.errors import ConfigError
+from nicegan.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from nicegan.models.base import ModelConfig, TranslationModel

@@ -55,10 +55,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nicegan.errors import ConfigError
-from nicegan.layers import ILN, ResnetAdaILNBlock, SNConv2d, SNLinear, clip_rho
+from nicegan.core.errors import ConfigError
 from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
 from nicegan.models.registry import register_model
+from nicegan.nn import ILN, ResnetAdaILNBlock, SNConv2d, SNLinear, clip_rho
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from nicegan.config import RunConfig
+from nicegan.configs.schema import RunConfig
 from nicegan.evaluation import EvalContext, evaluate, scalars
 from nicegan.models.base import TranslationModel
 
@@ -16,7 +16,7 @@ class Evaluator:
     """FID/KID (paper protocol, both directions) and the digits metrics, tracking the best FID per direction."""
 
     def __init__(self, cfg: RunConfig, device: torch.device, cache_dir: Path) -> None:
-        from nicegan.metrics import FeatureExtractor, get_protocol, resolve_weights
+        from nicegan.evaluation.fid import FeatureExtractor, get_protocol, resolve_weights
 
         self.cfg, self.cache_dir = cfg, cache_dir
         weights = resolve_weights(cfg.train.inception_weights or None)  # fails before training if missing

@@ -2,12 +2,12 @@
 
 Models own the maths (their phases' losses); this loop owns the mechanics. Each step draws one unpaired batch and
 runs :func:`nicegan.training.step.train_step` with this run's autocast, NaN guard and gradient averaging over ranks.
-The run's state is one :class:`~nicegan.checkpoint.Checkpoint` (``Trainer.state_dict`` / ``load_state_dict``). Runs
-are seeded and, on CPU, bit-for-bit repeatable, including across a stop and resume.
+The run's state is one :class:`~nicegan.formats.checkpoint.Checkpoint` (``Trainer.state_dict`` /
+``load_state_dict``). Runs are seeded and, on CPU, bit-for-bit repeatable, including across a stop and resume.
 
 Opt-in fast paths (``train.*``): ``amp`` bf16/fp16 autocast (fp16 with a gradient scaler per phase),
 ``channels_last``, ``compile`` (``torch.compile`` of every net), ``fused_adam``, ``cudnn_benchmark``; and
-``checkpoint_activations`` (memory on demand: :mod:`nicegan.layers.recompute`). Multi-process
+``checkpoint_activations`` (memory on demand: :mod:`nicegan.nn.recompute`). Multi-process
 training under torchrun: :mod:`nicegan.training.distributed`.
 """
 
@@ -25,28 +25,28 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from nicegan import checkpoint as ckpt_format
-from nicegan.checkpoint import Checkpoint, capture_rng, latest_checkpoint, restore_rng
-from nicegan.config import RunConfig
+from nicegan.configs.schema import RunConfig
+from nicegan.core.errors import CheckpointError, ConfigError, NiceganError, TrainingDiverged
+from nicegan.core.files import describe_os_error, writable_dir
+from nicegan.core.process import ThreadGovernor, announce_threads, current_policy
+from nicegan.core.progress import hms, reporter, use_bar
+from nicegan.core.runtime import resolve_device, seed_everything
+from nicegan.core.version import __version__
+from nicegan.core.visual import save_png, visuals_grid
 from nicegan.data import build_train_loader, open_domain
 from nicegan.data.check import dataset_summary
 from nicegan.data.sources import ImageSource
 from nicegan.data.transforms import test_transform
-from nicegan.errors import CheckpointError, ConfigError, NiceganError, TrainingDiverged
-from nicegan.files import describe_os_error, writable_dir
-from nicegan.layers.recompute import checkpoint_blocks
+from nicegan.formats import checkpoint as ckpt_format
+from nicegan.formats.checkpoint import Checkpoint, capture_rng, latest_checkpoint, restore_rng
 from nicegan.models import create_model
 from nicegan.models.base import ClassifierModel
-from nicegan.process import ThreadGovernor, announce_threads, current_policy
-from nicegan.progress import hms, reporter, use_bar
-from nicegan.runtime import resolve_device, seed_everything
+from nicegan.nn.recompute import checkpoint_blocks
 from nicegan.training import distributed as D
 from nicegan.training.evaluator import Evaluator
 from nicegan.training.logging import RunLogger
 from nicegan.training.optim import build_optimizers, set_lr
 from nicegan.training.step import train_step
-from nicegan.version import __version__
-from nicegan.visual import save_png, visuals_grid
 
 log = logging.getLogger("nicegan")
 
@@ -137,7 +137,7 @@ class Trainer:
             D.broadcast_module(self.model)
             if self.dist.active:  # each rank its own stream of training randomness (noise, pools)
                 seed_everything(tc.seed * self.dist.world + self.dist.rank)
-        if tc.checkpoint_activations:  # memory on demand (nicegan.layers.recompute); gradients bit for bit the same
+        if tc.checkpoint_activations:  # memory on demand (nicegan.nn.recompute); gradients bit for bit the same
             checkpoint_blocks(self.model.nets)
         if tc.compile:
             for net in self.model.nets.values():

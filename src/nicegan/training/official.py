@@ -21,7 +21,10 @@ from typing import Any
 
 import torch
 
-from nicegan.checkpoint import (
+from nicegan.configs.schema import given, resolve_config
+from nicegan.core.errors import CheckpointError
+from nicegan.core.runtime import seed_everything
+from nicegan.formats.checkpoint import (
     OFFICIAL_KEYS,
     Checkpoint,
     capture_rng,
@@ -30,10 +33,7 @@ from nicegan.checkpoint import (
     load_nets,
     read_torch_file,
 )
-from nicegan.config import given, resolve_config
-from nicegan.errors import CheckpointError
 from nicegan.models import create_model
-from nicegan.runtime import seed_everything
 from nicegan.training.optim import build_optimizers
 
 log = logging.getLogger("nicegan")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from nicegan.config import TrainConfig
+from nicegan.configs.schema import TrainConfig
 from nicegan.models.base import TranslationModel
 
 

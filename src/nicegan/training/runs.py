@@ -10,11 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from nicegan import checkpoint
-from nicegan.checkpoint import Checkpoint
-from nicegan.config import RunConfig, given, resolve_config
-from nicegan.errors import CheckpointError, ConfigError, NiceganError, TrainingDiverged
-from nicegan.files import describe_os_error, remove_stale_temp_files
+from nicegan.configs.schema import RunConfig, given, resolve_config
+from nicegan.core.errors import CheckpointError, ConfigError, NiceganError, TrainingDiverged
+from nicegan.core.files import describe_os_error, remove_stale_temp_files
+from nicegan.formats import checkpoint
+from nicegan.formats.checkpoint import Checkpoint
 from nicegan.training.distributed import env_dist_info
 from nicegan.training.loop import TrainResult, run_training
 

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from nicegan.errors import NiceganError
+from nicegan.core.errors import NiceganError
 
 log = logging.getLogger("nicegan")
 

@@ -44,7 +44,7 @@ from typing import Any
 
 from PIL import Image
 
-from nicegan.errors import NiceganError
+from nicegan.core.errors import NiceganError
 from nicegan.web.common import BASE_HEADERS, PAGE_POLICY, html_escape, require_web, script_json
 
 log = logging.getLogger("nicegan")

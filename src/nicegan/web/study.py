@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nicegan.errors import NiceganError
+from nicegan.core.errors import NiceganError
 from nicegan.web.common import BASE_HEADERS, PAGE_POLICY, ByteBoundedCache, html_escape, require_web
 from nicegan.web.study_db import AlreadyVoted, StudyDB, Vote
 

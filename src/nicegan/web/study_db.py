@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from nicegan.errors import NiceganError
-from nicegan.files import describe_os_error, entry_problem, replacing
+from nicegan.core.errors import NiceganError
+from nicegan.core.files import describe_os_error, entry_problem, replacing
 
 #: bump when the tables change; a database of another version is refused with a clear message
 SCHEMA_VERSION = 1

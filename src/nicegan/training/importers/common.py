@@ -17,8 +17,8 @@ from typing import Any
 
 from torch import Tensor
 
-from nicegan.checkpoint import check_structure, read_torch_file
-from nicegan.errors import CheckpointError
+from nicegan.core.errors import CheckpointError
+from nicegan.formats.checkpoint import check_structure, read_torch_file
 
 StateDict = dict[str, Tensor]
 

@@ -20,17 +20,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from nicegan import bundle
-from nicegan import checkpoint as ckpt
-from nicegan.config import Override, RunConfig, given, resolve_config
-from nicegan.errors import CheckpointError, ConfigError, NiceganError
-from nicegan.files import writable_dir
+from nicegan.configs.schema import Override, RunConfig, given, resolve_config
+from nicegan.core.errors import CheckpointError, ConfigError, NiceganError
+from nicegan.core.files import writable_dir
+from nicegan.core.runtime import seed_everything
+from nicegan.core.version import __version__
+from nicegan.formats import bundle
+from nicegan.formats import checkpoint as ckpt
 from nicegan.models import create_model, get_model_class
 from nicegan.models.base import TranslationModel
-from nicegan.runtime import seed_everything
 from nicegan.training.importers.common import Imported, OfficialFormat, read_files
 from nicegan.training.optim import build_optimizers
-from nicegan.version import __version__
 
 log = logging.getLogger("nicegan")
 

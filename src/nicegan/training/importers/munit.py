@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from nicegan.errors import CheckpointError
+from nicegan.core.errors import CheckpointError
 from nicegan.training.importers.common import (
     Imported,
     OfficialFormat,

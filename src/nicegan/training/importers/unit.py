@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from nicegan.errors import CheckpointError
+from nicegan.core.errors import CheckpointError
 from nicegan.training.importers.common import (
     Imported,
     OfficialFormat,
