@@ -71,7 +71,11 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _deterministic_threads() -> None:
+def _deterministic_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two threads everywhere, commands and their subprocesses included: the automatic choice follows the machine's
+    load, and bit-for-bit checks (exact resume, fast paths against the default) must not see the count change
+    between two runs. tests/test_threads.py unsets it where it tests the automatic choice."""
+    monkeypatch.setenv("NICEGAN_THREADS", "2")
     torch.set_num_threads(2)
 
 

@@ -97,8 +97,9 @@ def test_multimodal_models_take_the_fast_paths(name: str, tiny_data: Path, tmp_p
     # (fused Adam is the optimiser's business, the same for every model: tested on NICE-GAN above)
     got = _model_totals(name, tiny_data, tmp_path / "channels_last", "train.channels_last=true")
     for phase, losses in base.items():
-        # NHWC convolutions sum in another order; by step 3 MUNIT's losses differ by 1.2e-4 (relative)
-        assert got[phase] == pytest.approx(losses, rel=1e-3), ("channels_last", phase)
+        # NHWC convolutions sum in another order; by step 3 MUNIT's losses differ by 1.2e-4 (relative), DRIT's
+        # content loss by 1.04e-3 with AVX-512 kernels (measured; under 1e-3 with AVX2 only)
+        assert got[phase] == pytest.approx(losses, rel=2e-3), ("channels_last", phase)
     low = _model_totals(name, tiny_data, tmp_path / "bf16", "train.amp=bf16")
     for phase, losses in base.items():
         assert all(torch.isfinite(torch.tensor(low[phase]))), phase

@@ -119,8 +119,8 @@ def import_official(paths: Iterable[str | Path], out: str | Path, *, fmt: str | 
     files = expand(paths)
     if fmt == "nicegan" or (fmt is None and _is_nicegan(files)):
         return _import_nicegan(files, Path(out).expanduser(), config, list(overrides), data_root, img_size, light)
+    loaded = read_files(files)  # an unreadable or foreign file is the first thing to say
     out_dir = _check_out(Path(out).expanduser())
-    loaded = read_files(files)
     form = detect(loaded, fmt)
     opts = {"img_size": img_size, "light": light}
     imp = form.convert(loaded, opts)
