@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         restore_logging = _setup_logging(args.quiet)
+        from nicegan.cli.precheck import check_paths
+
+        check_paths(args)  # a wrong path is reported before torch is loaded
         from nicegan.core.process import tune_malloc
 
         images = sys.modules.get("nicegan.data.images")  # not loaded yet: no warnings to forget

@@ -21,7 +21,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from nicegan.configs.presets import preset_names
+from nicegan.configs.presets import config_source_problem, preset_names
 from nicegan.core.errors import ConfigError
 from nicegan.core.files import entry_problem
 from nicegan.core.limits import exceeds
@@ -324,9 +324,9 @@ def load_config_dict(name_or_path: str, _depth: int = 0) -> dict[str, Any]:
         where = Path(".")
     else:
         path = Path(name_or_path).expanduser()
-        if not path.exists() and not path.is_symlink():
-            raise ConfigError(f"no preset or config file named {_show(name_or_path)} "
-                              f"(presets: {', '.join(list_presets())})")
+        problem = config_source_problem(name_or_path)  # the same words as the command line's check before torch
+        if problem is not None:
+            raise ConfigError(problem)
         d = _load_yaml_text(read_user_text(path, "config file", MAX_CONFIG_BYTES), f"config file {path}")
         where = path.parent
     base = d.pop("base", None)
