@@ -51,15 +51,7 @@ def _in_ci() -> bool:
 
 def _case(name: str) -> tuple[Path, list[Path], dict[str, Any]]:
     method, files, expected, *_ = CASES[name]
-    folder = GOLDEN / method / "import"
-    paths = [folder / f for f in files]
-    missing = [p for p in [*paths, folder / expected] if not p.exists()]
-    if missing:
-        msg = f"official import fixture missing: {missing[0]} (scripts/golden_{method}.py writes it)"
-        if _in_ci():
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return folder, paths, torch.load(folder / expected, map_location="cpu", weights_only=True)
+    return _require(method, files, expected)
 
 
 def _max_diff_in_pixels(ours: torch.Tensor, ref: torch.Tensor) -> float:
@@ -140,7 +132,7 @@ def _require(method: str, files: list[str], expected: str) -> tuple[Path, list[P
     paths = [folder / f for f in files]
     missing = [p for p in [*paths, folder / expected] if not p.exists()]
     if missing:
-        msg = f"official import fixture missing: {missing[0]}"
+        msg = f"official import fixture missing: {missing[0]} (scripts/golden_{method}.py writes it)"
         if _in_ci():
             pytest.fail(msg)
         pytest.skip(msg)

@@ -13,7 +13,7 @@ from nicegan.core.errors import CheckpointError
 from nicegan.formats.checkpoint import load as load_checkpoint
 from nicegan.inference import load_model
 from nicegan.models.nicegan import NiceGAN, NiceGANConfig
-from nicegan.training.official import convert_official, infer_architecture
+from nicegan.training.importers.nicegan import convert_official, infer_architecture
 from tests.conftest import golden_dir
 
 NETS = {"gen2B": "gen_a2b", "gen2A": "gen_b2a", "disA": "dis_a", "disB": "dis_b"}

@@ -107,3 +107,16 @@ def finite_step(value: Any, where: str) -> int:
     if value > 10**12:
         raise CheckpointError(f"{where}: the iteration counter {int(value)} is not a plausible training step")
     return int(value)
+
+
+def adam_states_by_name(state: Any, names: list[str], where: str) -> dict[str, Any]:
+    """An official optimizer state dict's per-parameter states keyed by ``names``, the qualified names of the
+    parameters it was built over, in their order (parameters without state, never stepped, are left out)."""
+    try:
+        ids = [i for g in state["param_groups"] for i in g["params"]]
+        per_param = state["state"]
+    except (KeyError, TypeError):
+        raise CheckpointError(f"{where}: unreadable optimizer state") from None
+    if len(ids) != len(names):
+        raise CheckpointError(f"{where}: the optimizer holds {len(ids)} parameters, the networks {len(names)}")
+    return {names[pos]: per_param[i] for pos, i in enumerate(ids) if i in per_param}

@@ -29,7 +29,7 @@ from nicegan.formats import bundle
 from nicegan.formats import checkpoint as ckpt
 from nicegan.models import create_model, get_model_class
 from nicegan.models.base import TranslationModel
-from nicegan.training.importers.common import Imported, OfficialFormat, read_files
+from nicegan.training.importers.common import Imported, OfficialFormat, adam_states_by_name, read_files
 from nicegan.training.optim import build_optimizers
 
 log = logging.getLogger("nicegan")
@@ -234,15 +234,7 @@ def map_adam_states(imp: Imported, model: TranslationModel, optimizers: dict[str
         per_name: dict[str, Any] = {}
         for state, nets in sources:
             off_names = [f"{n}.{k}" for n in nets for k in imp.nets[n] if k in _param_names(model, n)]
-            try:
-                ids = [i for g in state["param_groups"] for i in g["params"]]
-                per_param = state["state"]
-            except (KeyError, TypeError):
-                raise CheckpointError(f"{where}: unreadable optimizer state for {', '.join(nets)}") from None
-            if len(ids) != len(off_names):
-                raise CheckpointError(f"{where}: the optimizer of {', '.join(nets)} holds {len(ids)} parameters, the "
-                                      f"networks {len(off_names)}")
-            per_name.update({off_names[pos]: per_param[i] for pos, i in enumerate(ids) if i in per_param})
+            per_name.update(adam_states_by_name(state, off_names, f"{where} ({', '.join(nets)})"))
         stray = sorted(set(per_name) - set(ours))
         if stray:
             raise CheckpointError(f"{where}: official optimizer state for {stray[0]}, which our {key} optimizer does "
@@ -318,7 +310,7 @@ def _card(imp: Imported, cfg: RunConfig, fmt: str, directions: tuple[str, ...], 
 def _import_nicegan(files: list[Path], out: Path, config: str | None, overrides: list[Override],
                     data_root: str | None, img_size: int | None, light: bool | None) -> ImportReport:
     """The official NICE-GAN file (one ``.pt`` with gen2B, gen2A, disA, disB and both Adam states)."""
-    from nicegan.training.official import convert_official
+    from nicegan.training.importers.nicegan import convert_official
 
     if len(files) != 1:
         raise NiceganError("an official NICE-GAN checkpoint is one file; name only that file")

@@ -34,6 +34,7 @@ from nicegan.formats.checkpoint import (
     read_torch_file,
 )
 from nicegan.models import create_model
+from nicegan.training.importers.common import adam_states_by_name
 from nicegan.training.optim import build_optimizers
 
 log = logging.getLogger("nicegan")
@@ -137,15 +138,6 @@ def _map_adam_state(state: dict[str, Any], nets: dict[str, dict[str, torch.Tenso
     ours = [f"{n}.{k}" for n in model.phases[phase].nets for k, _ in model.nets[n].named_parameters()]
     if sorted(off_names) != sorted(ours):
         raise CheckpointError(f"{path}: the optimizer's parameters do not match the networks")
-    try:
-        groups = state["param_groups"]
-        old_ids = [i for g in groups for i in g["params"]]
-        per_param = state["state"]
-    except (KeyError, TypeError):
-        raise CheckpointError(f"{path}: unreadable optimizer state") from None
-    if len(old_ids) != len(off_names):
-        raise CheckpointError(f"{path}: the optimizer holds {len(old_ids)} parameters, the networks "
-                              f"{len(off_names)}")
-    by_name = {off_names[pos]: per_param[i] for pos, i in enumerate(old_ids) if i in per_param}
+    by_name = adam_states_by_name(state, off_names, str(path))
     group = {**our_group, "params": list(range(len(ours)))}
     return {"state": {j: by_name[name] for j, name in enumerate(ours) if name in by_name}, "param_groups": [group]}
