@@ -147,6 +147,15 @@ def test_ugatit_params_file_becomes_a_run(tmp_path: Path, light: bool) -> None:
     for key in ("ch", "n_res", "light", "global_layers", "local_layers", "img_size"):
         assert report.settings[f"model.{key}"] == getattr(cfg.model, key), key
     _same_translation(tmp_path / "run", ref, ("a2b", "b2a"))
+    if light:  # an imported run is a run like any other: the commands take it
+        from tests.conftest import write_images
+
+        write_images(tmp_path / "imgs", 2, seed=1)
+        assert main(["-q", "translate", "--checkpoint", str(tmp_path / "run"), "--input", str(tmp_path / "imgs"),
+                     "--output", str(tmp_path / "out"), "--direction", "b2a", "--no-progress"]) == 0
+        assert len(list((tmp_path / "out").glob("*.png"))) == 2
+        assert main(["-q", "export", str(tmp_path / "run"), "--out", str(tmp_path / "bundle")]) == 0
+        _same_translation(tmp_path / "bundle", ref, ("a2b", "b2a"))
     if not light:  # the full MLP tells the training size; a contradicting --img-size is refused
         with pytest.raises(CheckpointError, match="full model trained at 32 px"):
             import_official([path], tmp_path / "other", img_size=64)
