@@ -34,3 +34,16 @@ def test_an_upward_import_breaks_the_contracts(tmp_path: Path) -> None:
     res = _lint(tmp_path)
     assert res.returncode != 0
     assert "BROKEN" in res.stdout and "nicegan.models.base -> nicegan.training.loop" in res.stdout
+
+
+def test_the_shared_gan_losses_have_one_owner() -> None:
+    """LSGAN / BCE / CE against a constant target live in nicegan.nn.losses; a model file must not grow its own copy
+    (they were copied into four model files before)."""
+    import re
+
+    models = Path(__file__).resolve().parents[1] / "src" / "nicegan" / "models"
+    copy = re.compile(r"(mse_loss|binary_cross_entropy_with_logits|cross_entropy)\([^)]*"
+                      r"(full_like|new_full|torch\.full\()")
+    offenders = [f"{p.name}:{i + 1}" for p in sorted(models.glob("*.py"))
+                 for i, line in enumerate(p.read_text().splitlines()) if copy.search(line)]
+    assert not offenders, f"use nicegan.nn.losses instead of a local copy: {offenders}"

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from nicegan.core.errors import ConfigError
 from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
+from nicegan.nn.losses import mse_to
 
 # from nicegan.models.registry import register_model
 
@@ -59,10 +60,6 @@ def _discriminator(img_ch: int, ch: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(img_ch, ch, 4, 2, 1), nn.LeakyReLU(0.2, True), nn.Conv2d(ch, 1, 4, 2, 1))
 
 
-def _mse(x: Tensor, target: float) -> Tensor:
-    return F.mse_loss(x, x.new_full(x.shape, target))
-
-
 # @register_model("template")
 class TemplateModel(TranslationModel):
     """Two generators (``gen_a2b``, ``gen_b2a``), two discriminators (``dis_a``, ``dis_b``); D step, then G step."""
@@ -84,15 +81,15 @@ class TemplateModel(TranslationModel):
         """LSGAN: real images to 1, translations to 0. Terms are named without the phase; the step adds it."""
         real_a, real_b = batch["a"], batch["b"]
         fake_b, fake_a = self.nets["gen_a2b"](real_a).detach(), self.nets["gen_b2a"](real_b).detach()
-        adv_a = _mse(self.nets["dis_a"](real_a), 1.0) + _mse(self.nets["dis_a"](fake_a), 0.0)
-        adv_b = _mse(self.nets["dis_b"](real_b), 1.0) + _mse(self.nets["dis_b"](fake_b), 0.0)
+        adv_a = mse_to(self.nets["dis_a"](real_a), 1.0) + mse_to(self.nets["dis_a"](fake_a), 0.0)
+        adv_b = mse_to(self.nets["dis_b"](real_b), 1.0) + mse_to(self.nets["dis_b"](fake_b), 0.0)
         return self.cfg.adv_weight * (adv_a + adv_b), {"adv_a": adv_a, "adv_b": adv_b}
 
     def gen_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """Fool the (frozen) discriminators and come back through the other generator."""
         real_a, real_b = batch["a"], batch["b"]
         fake_b, fake_a = self.nets["gen_a2b"](real_a), self.nets["gen_b2a"](real_b)
-        adv_a, adv_b = _mse(self.nets["dis_a"](fake_a), 1.0), _mse(self.nets["dis_b"](fake_b), 1.0)
+        adv_a, adv_b = mse_to(self.nets["dis_a"](fake_a), 1.0), mse_to(self.nets["dis_b"](fake_b), 1.0)
         cycle_a = F.l1_loss(self.nets["gen_b2a"](fake_b), real_a)
         cycle_b = F.l1_loss(self.nets["gen_a2b"](fake_a), real_b)
         w = self.cfg

@@ -71,6 +71,7 @@ from torch import Tensor, nn
 from nicegan.core.errors import ConfigError, NiceganError
 from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
 from nicegan.models.registry import register_model
+from nicegan.nn.losses import ce_to
 
 
 @dataclass
@@ -270,10 +271,6 @@ class CoDiscriminator(nn.Module):
         return self.classifier(self.features(x, domain)[:, :, None, None]).flatten(1)
 
 
-def _ce(logits: Tensor, label: int) -> Tensor:
-    return F.cross_entropy(logits, torch.full((logits.shape[0],), label, dtype=torch.long, device=logits.device))
-
-
 @contextmanager
 def _eval_mode(net: nn.Module) -> Iterator[None]:
     was_training = net.training
@@ -323,8 +320,8 @@ class CoGAN(TranslationModel):
             fake_a, fake_b = gen(z)
         real_la, real_lb, real_fa, _ = dis(real_a, real_b)
         fake_la, fake_lb, fake_fa, fake_fb = dis(fake_a, fake_b)
-        adv_a = _ce(real_la, 1) + _ce(fake_la, 0)
-        adv_b = _ce(real_lb, 1) + _ce(fake_lb, 0)
+        adv_a = ce_to(real_la, 1) + ce_to(fake_la, 0)
+        adv_b = ce_to(real_lb, 1) + ce_to(fake_lb, 0)
         loss = 0.5 * (adv_a + adv_b)  # = the port's CE means over the concatenated pair
         logs = {"adv_a": adv_a, "adv_b": adv_b}
         if w.cls_weight > 0:
@@ -347,7 +344,7 @@ class CoGAN(TranslationModel):
         real_a = self._net_in(batch["a"])
         z = self._noise(real_a.shape[0], real_a)
         fake_la, fake_lb, _, _ = self.nets["dis"](*self.nets["gen"](z))
-        adv_a, adv_b = _ce(fake_la, 1), _ce(fake_lb, 1)
+        adv_a, adv_b = ce_to(fake_la, 1), ce_to(fake_lb, 1)
         return 0.5 * (adv_a + adv_b), {"adv_a": adv_a, "adv_b": adv_b}
 
     # --- latent inversion -----------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ from torch import Tensor, nn
 from nicegan.core.errors import ConfigError
 from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
 from nicegan.models.registry import register_model
+from nicegan.nn.losses import mse_to
 
 
 @dataclass
@@ -233,10 +234,6 @@ class ImagePool:
         self.images = list(images.to(device).unbind(0)) if images.numel() else []
 
 
-def _mse(x: Tensor, target: float) -> Tensor:
-    return F.mse_loss(x, torch.full_like(x, target))
-
-
 @register_model("cyclegan")
 class CycleGAN(TranslationModel):
     """CycleGAN: generator phase (discriminators frozen), then discriminator phase with image pools."""
@@ -289,8 +286,8 @@ class CycleGAN(TranslationModel):
         self._fakes = (real_a, real_b, fake_a.detach(), fake_b.detach())
         terms: list[Tensor] = []  # summed in the official order: G_A, G_B, cycle_A, cycle_B, idt_A, idt_B
         if w.adv_weight:
-            logs["adv_b"] = _mse(dis_b(fake_b), 1.0)  # official loss_G_A
-            logs["adv_a"] = _mse(dis_a(fake_a), 1.0)  # official loss_G_B
+            logs["adv_b"] = mse_to(dis_b(fake_b), 1.0)  # official loss_G_A
+            logs["adv_a"] = mse_to(dis_a(fake_a), 1.0)  # official loss_G_B
             terms += [w.adv_weight * logs["adv_b"], w.adv_weight * logs["adv_a"]]
         if rec_a is not None:
             logs["cycle_a"] = F.l1_loss(rec_a, real_a)
@@ -320,9 +317,9 @@ class CycleGAN(TranslationModel):
                 fake_b, fake_a = self.nets["gen_a2b"](real_a), self.nets["gen_b2a"](real_b)
         # Official order: D_A (our dis_b) queries the B pool first, then D_B (dis_a) the A pool.
         fake_b = self.pool_b.query(fake_b)
-        adv_b = 0.5 * (_mse(dis_b(real_b), 1.0) + _mse(dis_b(fake_b), 0.0))
+        adv_b = 0.5 * (mse_to(dis_b(real_b), 1.0) + mse_to(dis_b(fake_b), 0.0))
         fake_a = self.pool_a.query(fake_a)
-        adv_a = 0.5 * (_mse(dis_a(real_a), 1.0) + _mse(dis_a(fake_a), 0.0))
+        adv_a = 0.5 * (mse_to(dis_a(real_a), 1.0) + mse_to(dis_a(fake_a), 0.0))
         return adv_b + adv_a, {"adv_b": adv_b, "adv_a": adv_a}
 
     def _gens(self, direction: str) -> tuple[nn.Module, nn.Module]:

@@ -107,6 +107,7 @@ from torch import Tensor, nn
 from nicegan.core.errors import ConfigError, NiceganError
 from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
 from nicegan.models.registry import register_model
+from nicegan.nn.losses import bce_to
 
 #: the smallest image side an attribute encoder takes (its 2x2 reflection paddings at 1/8 resolution)
 MIN_STYLE_SIZE = 16
@@ -507,7 +508,7 @@ class DisContent(nn.Module):
 def _bce(logits: Tensor | list[Tensor], target: float) -> Tensor:
     """Sigmoid + BCE against ``target`` averaged over each logit map, summed over the maps (scales)."""
     maps = logits if isinstance(logits, list) else [logits]
-    return sum(F.binary_cross_entropy_with_logits(m, torch.full_like(m, target)) for m in maps)
+    return sum(bce_to(m, target) for m in maps)
 
 
 class Minibatch:

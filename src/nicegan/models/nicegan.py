@@ -64,6 +64,7 @@ from nicegan.core.errors import ConfigError
 from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
 from nicegan.models.registry import register_model
 from nicegan.nn import ILN, ResnetAdaILNBlock, SNConv2d, SNLinear
+from nicegan.nn.losses import mse_to
 
 #: the discriminator's multi-scale classifiers: the CAM logit of the encoder, the local and the global head
 HEADS = ("cam", "local", "global")
@@ -279,10 +280,6 @@ class Generator(nn.Module):
         return self.UpBlock2(x)
 
 
-def _mse(x: Tensor, target: float) -> Tensor:
-    return F.mse_loss(x, torch.full_like(x, target))
-
-
 @register_model("nicegan")
 class NiceGAN(TranslationModel):
     """NICE-GAN with decoupled training: D step (encoders trained), then G step (encoders frozen)."""
@@ -321,14 +318,14 @@ class NiceGAN(TranslationModel):
 
     def _adv_dis(self, real: tuple[Tensor, ...], fake: tuple[Tensor, ...], domain: str) -> dict[str, Tensor]:
         """LSGAN terms (targets 1 real, 0 fake) of the used heads, from ``(local, global, cam)`` logits."""
-        terms = {head: _mse(real[i], 1.0) + _mse(fake[i], 0.0) for i, head in enumerate(("local", "global", "cam"))}
+        terms = {head: mse_to(real[i], 1.0) + mse_to(fake[i], 0.0) for i, head in enumerate(("local", "global", "cam"))}
         # Official summation order global + cam + local (floating-point sums are not associative).
         return {f"{head}_{domain}": terms[head] for head in ("global", "cam", "local") if head in self.cfg.heads}
 
     def _adv_gen(self, fake: tuple[Tensor, ...]) -> Tensor:
         """The generator's LSGAN term (target 1) summed over the used heads, official order global + cam + local."""
         logits = {"local": fake[0], "global": fake[1], "cam": fake[2]}
-        return sum(_mse(logits[h], 1.0) for h in ("global", "cam", "local") if h in self.cfg.heads)
+        return sum(mse_to(logits[h], 1.0) for h in ("global", "cam", "local") if h in self.cfg.heads)
 
     def _encode_real(self, real_a: Tensor, real_b: Tensor) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...],
                                                                      Tensor, Tensor]:

@@ -59,6 +59,7 @@ from nicegan.core.errors import ConfigError
 from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
 from nicegan.models.registry import register_model
 from nicegan.nn import ILN, ResnetAdaILNBlock, SNConv2d, SNLinear, clip_rho
+from nicegan.nn.losses import bce_to, mse_to
 
 
 @dataclass
@@ -256,14 +257,6 @@ class Discriminator(nn.Module):
 # --- model ----------------------------------------------------------------------------------------------------
 
 
-def _mse(x: Tensor, target: float) -> Tensor:
-    return F.mse_loss(x, torch.full_like(x, target))
-
-
-def _bce(x: Tensor, target: float) -> Tensor:
-    return F.binary_cross_entropy_with_logits(x, torch.full_like(x, target))
-
-
 @register_model("ugatit")
 class UGATIT(TranslationModel):
     """U-GAT-IT: D step (four discriminators), then G step (two generators), then rho clipping."""
@@ -305,8 +298,8 @@ class UGATIT(TranslationModel):
             terms = []
             for kind, scale in (("g", "global"), ("l", "local")):
                 r, f = real[kind + dom], fake[kind + dom]
-                adv = _mse(r[0], 1.0) + _mse(f[0], 0.0)  # LSGAN on the patch logits
-                cam = _mse(r[1], 1.0) + _mse(f[1], 0.0)  # LSGAN on the CAM logits
+                adv = mse_to(r[0], 1.0) + mse_to(f[0], 0.0)  # LSGAN on the patch logits
+                cam = mse_to(r[1], 1.0) + mse_to(f[1], 0.0)  # LSGAN on the CAM logits
                 logs[f"{scale}_{dom}"], logs[f"{scale}_cam_{dom}"] = adv, cam
                 terms += [adv, cam]
             totals.append(self.cfg.adv_weight * sum(terms[1:], terms[0]))
@@ -326,7 +319,7 @@ class UGATIT(TranslationModel):
             if w.adv_weight:
                 g_logit, g_cam, _ = n[f"dis_g{dom}"](fake_x)
                 l_logit, l_cam, _ = n[f"dis_l{dom}"](fake_x)
-                adv = _mse(g_logit, 1.0) + _mse(g_cam, 1.0) + _mse(l_logit, 1.0) + _mse(l_cam, 1.0)
+                adv = mse_to(g_logit, 1.0) + mse_to(g_cam, 1.0) + mse_to(l_logit, 1.0) + mse_to(l_cam, 1.0)
                 logs[f"adv_{dom}"] = adv
                 parts.append(w.adv_weight * adv)
             if w.cycle_weight:
@@ -344,7 +337,7 @@ class UGATIT(TranslationModel):
                     idt_cam = gen.attend(real_x)[1]
                 if w.cam_weight:
                     # The generator's CAM must tell its source domain (Y, target 1) from its own (X, target 0).
-                    cam = _bce(fake_cam, 1.0) + _bce(idt_cam, 0.0)
+                    cam = bce_to(fake_cam, 1.0) + bce_to(idt_cam, 0.0)
                     logs[f"cam_{dom}"] = cam
                     parts.append(w.cam_weight * cam)
             loss_parts.append(sum(parts[1:], parts[0]))

@@ -108,6 +108,7 @@ from torch import Tensor, nn
 from nicegan.core.errors import ConfigError, NiceganError
 from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
 from nicegan.models.registry import register_model
+from nicegan.nn.losses import bce_to, ce_to
 
 GENERATORS = ("COCOResGen", "COCOResGen2")
 DA_SIZE = 32  # the DA networks' fixed input size (an 8 x 8 valid conv to 1 x 1 in G, a 2 x 2 head in D)
@@ -506,16 +507,6 @@ def _domain(domain: str) -> str:
     return domain
 
 
-def _bce(logits: Tensor, target: float) -> Tensor:
-    # Official: sigmoid + binary_cross_entropy averaged over every logit of the flattened map.
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
-
-
-def _ce(logits: Tensor, label: int) -> Tensor:
-    # Official DA losses: a 2-class softmax cross-entropy, averaged over the rows.
-    return F.cross_entropy(logits, torch.full((logits.shape[0],), label, dtype=torch.long, device=logits.device))
-
-
 def _sse(x: Tensor) -> Tensor:
     # Official ``_compute_ll_loss``: MSELoss * C * H * W = the squared error summed per sample, batch mean.
     return x.square().flatten(1).sum(1).mean()
@@ -560,8 +551,8 @@ class UNIT(TranslationModel):
         # One pass over real and fake stacked, as the official code (no batch statistics in D).
         out_a = self.nets["dis_a"](torch.cat([real_a, fake_ba]))
         out_b = self.nets["dis_b"](torch.cat([real_b, fake_ab]))
-        adv_a = _bce(out_a[:na], 1.0) + _bce(out_a[na:], 0.0)
-        adv_b = _bce(out_b[:nb], 1.0) + _bce(out_b[nb:], 0.0)
+        adv_a = bce_to(out_a[:na], 1.0) + bce_to(out_a[na:], 0.0)
+        adv_b = bce_to(out_b[:nb], 1.0) + bce_to(out_b[nb:], 0.0)
         return self.cfg.adv_weight * (adv_a + adv_b), {"adv_a": adv_a, "adv_b": adv_b}
 
     def gen_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
@@ -583,8 +574,8 @@ class UNIT(TranslationModel):
         else:
             x_ab, x_ba = gen.decode_B(h[:na]), gen.decode_A(h[na:])
         if w.adv_weight > 0:  # the generator is scored on the translations only (official)
-            terms["adv_a"] = (w.adv_weight, _bce(self.nets["dis_a"](x_ba), 1.0))
-            terms["adv_b"] = (w.adv_weight, _bce(self.nets["dis_b"](x_ab), 1.0))
+            terms["adv_a"] = (w.adv_weight, bce_to(self.nets["dis_a"](x_ba), 1.0))
+            terms["adv_b"] = (w.adv_weight, bce_to(self.nets["dis_b"](x_ab), 1.0))
         if w.kl_weight > 0:  # KL of N(mu, I) from N(0, I) up to constants: mean(z^2) (official) or mean(mu^2)
             code = z if w.kl_on == "noisy" else mu
             terms["kl_a"] = (w.kl_weight, code[:na].square().mean())
@@ -633,8 +624,8 @@ class UNIT(TranslationModel):
         h_a, h_b = dis.shared(h0_a).split([na, na, nb]), dis.shared(h0_b).split([nb, nb, na])
         # Logits of the (real, reconstructed, translated) pairs.
         logits = [dis.logits(torch.cat([ha, hb])) for ha, hb in zip(h_a, h_b, strict=True)]
-        adv_real = _ce(logits[0], 1)
-        adv_fake = 0.5 * (_ce(logits[2], 0) + _ce(logits[1], 0))
+        adv_real = ce_to(logits[0], 1)
+        adv_fake = 0.5 * (ce_to(logits[2], 0) + ce_to(logits[1], 0))
         # The classifier reads the real-A features of the adversarial pass (the official runs classify_a again
         # with fresh dropout masks: the same expected gradient).
         cls_logits = dis.conv_cl(h_a[0]).flatten(1)
@@ -665,8 +656,8 @@ class UNIT(TranslationModel):
             # one pass per branch gives the same numbers (up to the dropout draws).
             h_a = dis.shared(dis.first(torch.cat([x_aa, x_ba]), "a")).split([na, nb])
             h_b = dis.shared(dis.first(torch.cat([x_bb, x_ab]), "b")).split([nb, na])
-            terms["adv_recon"] = (w.adv_weight, _ce(dis.logits(torch.cat([h_a[0], h_b[0]])), 1))
-            terms["adv_trans"] = (w.adv_weight, _ce(dis.logits(torch.cat([h_a[1], h_b[1]])), 1))
+            terms["adv_recon"] = (w.adv_weight, ce_to(dis.logits(torch.cat([h_a[0], h_b[0]])), 1))
+            terms["adv_trans"] = (w.adv_weight, ce_to(dis.logits(torch.cat([h_a[1], h_b[1]])), 1))
         if w.recon_weight > 0:
             terms["recon_a"] = (w.recon_weight, _sse(x_aa - real_a))
             terms["recon_b"] = (w.recon_weight, _sse(x_bb - real_b))
