@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from nicegan.configs.schema import RunConfig
-from nicegan.models import list_models
+from nicegan.core.errors import ConfigError
+from nicegan.models import get_model_class, list_models
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step
-from tests.conftest import TINY_RUN, straight_and_resumed, tiny_model, tiny_overrides
+from tests.conftest import REPO, TINY_RUN, straight_and_resumed, tiny_model, tiny_overrides
 
 
 def batch(cfg: RunConfig, n: int = 2) -> dict[str, torch.Tensor]:
@@ -94,27 +95,29 @@ def test_state_dict_round_trip_gives_identical_outputs(name: str) -> None:
         assert torch.equal(first, other.translate(x, "b2a"))
 
 
-# Total parameters at each model's default configuration: the official counts (specs), for CoGAN the 32 px RGB
-# digits default (its official 28 px / 1-channel counts are checked in tests/test_cogan.py).
-EXPECTED_TOTALS = {
-    "nicegan": 109_958_146,  # light, 256 px, ch 64, n_res 6, n_dis 7
-    "ugatit": 134_021_248,  # light, 256 px
-    "cyclegan": 28_285_832,  # resnet_9blocks + 70x70 PatchGAN, 256 px
-    "unit": 18_017_286 + 2 * 25_149_057,  # version_02 generators (shared blocks once) + two COCODis, 256 px
-    "cogan": 7_861_130 + 654_593,  # coupled generators + coupled discriminators, 32 px RGB
-    "munit": 2 * 15_026_187 + 2 * 8_271_171,  # AdaINGen + MsImageDis per domain, 256 px (46,594,716)
-    # E_content + E_attr_concat + G_concat (21,270,982) + 4 MultiScaleDis + Dis_content, concat 1 (65,039,315);
-    # --concat 0 (75,462,691) is checked in tests/test_drit.py
-    "drit": 21_270_982 + 4 * 8_271_171 + 10_683_649,
-}
+@pytest.mark.parametrize("name", list_models())
+def test_parameter_counts_at_the_default_configuration(name: str) -> None:
+    """The model card's count is the official one (specs; CoGAN's card: the 32 px RGB digits default, its official
+    28 px / 1-channel counts are checked in tests/test_cogan.py; DRIT's --concat 0 in tests/test_drit.py)."""
+    from nicegan.cli.models import model_info
+
+    card = get_model_class(name).card
+    assert card is not None, f"the {name} model declares no card (models/base.py ModelCard)"
+    assert model_info(name)["total"] == card.parameters
 
 
 @pytest.mark.parametrize("name", list_models())
-def test_parameter_counts_at_the_default_configuration(name: str) -> None:
-    from nicegan.cli.models import model_info
+def test_model_cards_are_complete_and_the_front_door_agrees(name: str) -> None:
+    """Every field of the card is filled, and the README's model table names the same paper link and official
+    repository (one source: the card; the table must follow it)."""
+    import dataclasses
 
-    assert name in EXPECTED_TOTALS, f"add the official parameter count of {name!r}"
-    assert model_info(name)["total"] == EXPECTED_TOTALS[name]
+    card = get_model_class(name).card
+    assert card is not None and all(getattr(card, f.name) for f in dataclasses.fields(card)), card
+    row = next((line for line in (REPO / "README.md").read_text().splitlines() if line.startswith(f"| `{name}` |")),
+               None)
+    assert row is not None, f"README's model table has no row for {name}"
+    assert card.code in row and card.paper_url in row, (card, row)
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -182,3 +185,9 @@ def test_the_model_template_runs_a_training_step() -> None:
     assert {"dis/adv_a", "dis/total", "gen/cycle_b", "gen/total"} <= set(logs)
     assert any(not torch.equal(v, model.nets["gen_a2b"].state_dict()[k]) for k, v in before.items())
     assert model.translate(x, "a2b").shape == x.shape and model.translation_nets() == ("gen_a2b", "gen_b2a")
+    # every hook the real models use is shown, and works
+    assert set(model.visuals(x, "a2b")) == {"real", "fake", "cycle"} and model.direction_nets("b2a") == ("gen_b2a",)
+    with pytest.raises(ConfigError):
+        model.check_input_size(2)
+    model.load_extra_state(model.extra_state())
+    assert TemplateModel(TemplateConfig()).num_parameters() == TemplateModel.card.parameters

@@ -46,7 +46,8 @@ def model_info(name: str, img_size: int | None = None, light: bool | None = None
         cfg.img_size = img_size
     if light is not None and "light" in fields:
         cfg.light = light
-    info: dict[str, Any] = {"model": name, "config": dataclasses.asdict(cfg)}
+    info: dict[str, Any] = {"model": name, "config": dataclasses.asdict(cfg),
+                            "card": dataclasses.asdict(cls.card) if cls.card else None}
     try:
         with torch.device("meta"):
             model = cls(cfg)
@@ -74,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
         cfg = info["config"]
         where = ", ".join(f"{k} {cfg[k]}" for k in ("img_size", "light") if k in cfg)
         print(f"{info['model']}  ({where}; presets: {', '.join(info['presets']) or '-'})")
+        card = info["card"]
+        if card:
+            print(f"  {card['title']}: {card['paper']}")
+            print(f"  official code: {card['code']} ({card['commit']}); released weights: {card['released']}")
         if "error" in info:
             print(f"  not buildable at this size: {info['error']}")
             continue

@@ -12,19 +12,22 @@ Adding a model (docs/overview.md, "How to add a model"):
 1. Copy this file to ``models/<name>.py``; write the config, the networks and the losses.
 2. Uncomment ``@register_model("<name>")`` and add ``<name>`` to the import list in ``models/__init__.py``.
 3. Add a preset ``configs/presets/<name>.yaml`` (the paper's setting) and declare ``tiny`` on the config.
-The registry-driven tests (shapes, phase isolation, exact resume, ...), the CLI, checkpoints, evaluation and
-``nicegan models`` then cover the model; add its official parameter count to tests/test_models.py.
+4. Fill the class's ``card`` (paper, official code and commit, the official parameter count at the default
+   configuration, released weights) and add the model's row to the README's model table.
+The registry-driven tests (shapes, phase isolation, exact resume, the card's parameter count, ...), the CLI,
+checkpoints, evaluation and ``nicegan models`` then cover the model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nicegan.core.errors import ConfigError
-from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
+from nicegan.models.base import ModelCard, ModelConfig, Phase, TranslationModel, check_direction
 from nicegan.nn.losses import mse_to
 
 # from nicegan.models.registry import register_model
@@ -65,6 +68,10 @@ class TemplateModel(TranslationModel):
     """Two generators (``gen_a2b``, ``gen_b2a``), two discriminators (``dis_a``, ``dis_b``); D step, then G step."""
 
     config_class = TemplateConfig
+    # What the model is, as data (nicegan models, the tests and the README table read it); a real model fills it in.
+    card = ModelCard(title="Template", paper="(the paper: authors, title, venue, year)", paper_url="https://arxiv.org",
+                     code="(owner/official-repository)", commit="(commit)", parameters=2 * 1_763 + 2 * 2_081,
+                     released="(what the authors released)")
 
     def __init__(self, cfg: TemplateConfig) -> None:
         super().__init__(cfg)  # validates cfg, creates self.nets
@@ -98,3 +105,26 @@ class TemplateModel(TranslationModel):
 
     def translate(self, x: Tensor, direction: str) -> Tensor:
         return self.nets["gen_a2b" if check_direction(direction) == "a2b" else "gen_b2a"](x)
+
+    # --- optional hooks: the defaults in models/base.py are shown here so a new model sees what it may override ---
+
+    def direction_nets(self, direction: str) -> tuple[str, ...]:
+        """The nets one direction needs (what a one-direction bundle keeps): one generator here."""
+        return ("gen_a2b",) if check_direction(direction) == "a2b" else ("gen_b2a",)
+
+    def check_input_size(self, size: int) -> None:
+        """Refuse, in one line, an input size the networks cannot run (two stride-2 convs here need >= 4 px)."""
+        if size < 4:
+            raise ConfigError(f"the template model needs images of at least 4 px, got {size}")
+
+    def visuals(self, x: Tensor, direction: str) -> dict[str, Tensor]:
+        """Rows of the training samples grid: the source, its translation and the way back."""
+        fake = self.translate(x, direction)
+        return {"real": x, "fake": fake, "cycle": self.translate(fake, "b2a" if direction == "a2b" else "a2b")}
+
+    def extra_state(self) -> dict[str, Any]:
+        """Training state outside the nets (CycleGAN's image pools are the real example); saved in checkpoints."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`extra_state` on resume."""

@@ -83,6 +83,20 @@ class Phase(NamedTuple):
     clip_grad_norm: float | None = None
 
 
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model is, as data: read by ``nicegan models``, the docs' tests and the parameter-count test, so a new
+    model is its file plus a preset."""
+
+    title: str  #: the method's name as its paper writes it
+    paper: str  #: authors, title, venue and year
+    paper_url: str
+    code: str  #: the official repository (owner/name) this file follows
+    commit: str  #: the official commit or branch checked against
+    parameters: int  #: total parameters at the default configuration: the official count
+    released: str  #: the trained weights the official authors released (docs/released-models.md)
+
+
 class TranslationModel(nn.Module):
     """Base class of every registered image-to-image translation model.
 
@@ -92,6 +106,8 @@ class TranslationModel(nn.Module):
 
     name: ClassVar[str] = ""
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    #: paper, official code, expected parameter count, released weights (every registered model declares one)
+    card: ClassVar[ModelCard | None] = None
     #: True if :meth:`translate` optimises something (CoGAN's latent inversion): callers then use ``no_grad``, not
     #: ``inference_mode``, and the model enables gradients where it needs them.
     translation_needs_grad: ClassVar[bool] = False

@@ -69,7 +69,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nicegan.core.errors import ConfigError, NiceganError
-from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
+from nicegan.models.base import ModelCard, ModelConfig, Phase, TranslationModel, check_direction
 from nicegan.models.registry import register_model
 from nicegan.nn.losses import ce_to
 
@@ -284,6 +284,16 @@ def _eval_mode(net: nn.Module) -> Iterator[None]:
 @register_model("cogan")
 class CoGAN(TranslationModel):
     """Coupled GANs trained D step then G step on fresh noise; translation by latent inversion."""
+
+    card = ModelCard(
+        title="CoGAN",
+        paper="Liu, Tuzel: Coupled Generative Adversarial Networks, NeurIPS 2016",
+        paper_url="https://arxiv.org/abs/1606.07536",
+        code="mingyuliutw/CoGAN",
+        commit="cogan_pytorch (f940c28)",
+        parameters=7_861_130 + 654_593,
+        released="none (the port's trainers save nothing)",
+    )
 
     config_class = CoGANConfig
     translation_needs_grad = True

@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nicegan.core.errors import ConfigError
-from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
+from nicegan.models.base import ModelCard, ModelConfig, Phase, TranslationModel, check_direction
 from nicegan.models.registry import register_model
 from nicegan.nn.losses import mse_to
 
@@ -237,6 +237,17 @@ class ImagePool:
 @register_model("cyclegan")
 class CycleGAN(TranslationModel):
     """CycleGAN: generator phase (discriminators frozen), then discriminator phase with image pools."""
+
+    card = ModelCard(
+        title="CycleGAN",
+        paper=("Zhu, Park, Isola, Efros: Unpaired Image-to-Image Translation using Cycle-Consistent "
+               "Adversarial Networks, ICCV 2017"),
+        paper_url="https://arxiv.org/abs/1703.10593",
+        code="junyanz/pytorch-CycleGAN-and-pix2pix",
+        commit="master",
+        parameters=28_285_832,
+        released="18 single-direction generators (download_cyclegan_model.sh)",
+    )
 
     config_class = CycleGANConfig
 

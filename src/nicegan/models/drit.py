@@ -105,7 +105,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nicegan.core.errors import ConfigError, NiceganError
-from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
+from nicegan.models.base import ModelCard, ModelConfig, Phase, TranslationModel, check_direction
 from nicegan.models.registry import register_model
 from nicegan.nn.losses import bce_to
 
@@ -532,6 +532,17 @@ class Minibatch:
 class DRIT(TranslationModel):
     """DRIT++ (DRIT with ``mode_seeking`` false): content and attribute encoders, generators, four image Ds and
     the content D; per step ``d_iter - 1`` content-D updates, then D, content D, EG and G-alone."""
+
+    card = ModelCard(
+        title="DRIT / DRIT++",
+        paper=("Lee, Tseng, Huang, Singh, Yang: Diverse Image-to-Image Translation via Disentangled "
+               "Representations, ECCV 2018 (DRIT++: IJCV 2020)"),
+        paper_url="https://arxiv.org/abs/1808.00948",
+        code="HsinYingLee/DRIT",
+        commit="f19f50a",
+        parameters=21_270_982 + 4 * 8_271_171 + 10_683_649,
+        released="one example model (Yosemite summer/winter)",
+    )
 
     config_class = DRITConfig
 

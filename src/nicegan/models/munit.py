@@ -76,7 +76,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nicegan.core.errors import ConfigError, NiceganError
-from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
+from nicegan.models.base import ModelCard, ModelConfig, Phase, TranslationModel, check_direction
 from nicegan.models.registry import register_model
 
 #: seed of the fixed style bank of the training sample grids (official: a bank drawn once at trainer start)
@@ -376,6 +376,16 @@ def _domain(domain: str) -> str:
 @register_model("munit")
 class MUNIT(TranslationModel):
     """MUNIT: one AdaINGen and one multi-scale LSGAN discriminator per domain; D step, then G step."""
+
+    card = ModelCard(
+        title="MUNIT",
+        paper="Huang, Liu, Belongie, Kautz: Multimodal Unsupervised Image-to-Image Translation, ECCV 2018",
+        paper_url="https://arxiv.org/abs/1804.04732",
+        code="NVlabs/MUNIT",
+        commit="a82e222",
+        parameters=2 * 15_026_187 + 2 * 8_271_171,
+        released="edges2shoes",
+    )
 
     config_class = MUNITConfig
 

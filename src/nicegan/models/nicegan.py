@@ -61,7 +61,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nicegan.core.errors import ConfigError
-from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
+from nicegan.models.base import ModelCard, ModelConfig, Phase, TranslationModel, check_direction
 from nicegan.models.registry import register_model
 from nicegan.nn import ILN, ResnetAdaILNBlock, SNConv2d, SNLinear
 from nicegan.nn.losses import mse_to
@@ -283,6 +283,17 @@ class Generator(nn.Module):
 @register_model("nicegan")
 class NiceGAN(TranslationModel):
     """NICE-GAN with decoupled training: D step (encoders trained), then G step (encoders frozen)."""
+
+    card = ModelCard(
+        title="NICE-GAN",
+        paper=("Chen, Xu, Yang, Jin: Reusing Discriminators for Encoding: Towards Unsupervised "
+               "Image-to-Image Translation, CVPR 2020"),
+        paper_url="https://arxiv.org/abs/2003.00273",
+        code="alpc91/NICE-GAN-pytorch",
+        commit="1b114f1",
+        parameters=109_958_146,
+        released="cat2dog (light, with optimizer state)",
+    )
 
     config_class = NiceGANConfig
 

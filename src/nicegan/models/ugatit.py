@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nicegan.core.errors import ConfigError
-from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
+from nicegan.models.base import ModelCard, ModelConfig, Phase, TranslationModel, check_direction
 from nicegan.models.registry import register_model
 from nicegan.nn import ILN, ResnetAdaILNBlock, SNConv2d, SNLinear, clip_rho
 from nicegan.nn.losses import bce_to, mse_to
@@ -260,6 +260,17 @@ class Discriminator(nn.Module):
 @register_model("ugatit")
 class UGATIT(TranslationModel):
     """U-GAT-IT: D step (four discriminators), then G step (two generators), then rho clipping."""
+
+    card = ModelCard(
+        title="U-GAT-IT",
+        paper=("Kim, Kim, Kang, Lee: U-GAT-IT: Unsupervised Generative Attentional Networks with "
+               "Adaptive Layer-Instance Normalization for Image-to-Image Translation, ICLR 2020"),
+        paper_url="https://arxiv.org/abs/1907.10830",
+        code="znxlwm/UGATIT-pytorch",
+        commit="b8c4251",
+        parameters=134_021_248,
+        released="none in PyTorch (selfie2anime in TensorFlow only)",
+    )
 
     config_class = UGATITConfig
 

@@ -106,7 +106,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nicegan.core.errors import ConfigError, NiceganError
-from nicegan.models.base import ModelConfig, Phase, TranslationModel, check_direction
+from nicegan.models.base import ModelCard, ModelConfig, Phase, TranslationModel, check_direction
 from nicegan.models.registry import register_model
 from nicegan.nn.losses import bce_to, ce_to
 
@@ -519,6 +519,16 @@ class UNIT(TranslationModel):
     ``arch: da32`` builds the paper's domain-adaptation networks instead (nets ``gen`` = CoVAE32x32, ``dis`` =
     CoDis32x32) and gives the model the ``classify`` capability.
     """
+
+    card = ModelCard(
+        title="UNIT",
+        paper="Liu, Breuel, Kautz: Unsupervised Image-to-Image Translation Networks, NeurIPS 2017",
+        paper_url="https://arxiv.org/abs/1703.00848",
+        code="mingyuliutw/UNIT",
+        commit="version_02 (96def6b)",
+        parameters=18_017_286 + 2 * 25_149_057,
+        released="cat2tiger, corgi2husky, synthia2cityscape generators (version_02)",
+    )
 
     config_class = UNITConfig
 
