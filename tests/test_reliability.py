@@ -227,7 +227,8 @@ def _shared_bomb(levels: int = 9) -> list:
 
 _EXPECTED_REASON = {  # what `translate` must say for each variant (keyed by the name's first word)
     "sealed": ("is damaged or not a nicegan checkpoint", "cannot be used", "does not fit"),
-    "unsealed": ("does not match its hash",), "nets": ("has no weights",), "other": ("does not fit", "cannot use"),
+    "unsealed": ("does not match its hash",), "nets": ("has no weights",),
+    "other": ("does not fit", "cannot use", "far larger than the"),
     "huge": ("reduce model.ch",), "config": ("is too large once", "over 1,000,000 entries"),
     "rng": ("random-generator state is damaged",), "future": ("upgrade nicegan",), "no": ("no content hash",),
     "official": ("not a nicegan checkpoint", "import-official"), "unsafe": ("refusing to load",),

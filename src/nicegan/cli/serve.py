@@ -20,8 +20,23 @@ def megabytes(text: str) -> float:
     return value
 
 
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value <= 86_400:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 86400, got {text}")
+    return value
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from nicegan.web.serve import DEFAULT_MAX_PIXELS, DEFAULT_MAX_QUEUE, DEFAULT_MAX_UPLOAD_MB
+    from nicegan.web.serve import (
+        DEFAULT_MAX_PIXELS,
+        DEFAULT_MAX_QUEUE,
+        DEFAULT_MAX_UPLOAD_MB,
+        DEFAULT_REQUEST_TIMEOUT_S,
+    )
 
     p = sub.add_parser("serve", help="a local web page to translate images with a trained model",
                        description="Serve a page where you drop or pick an image, choose the direction, and see the "
@@ -40,6 +55,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-queue", type=positive_int, default=DEFAULT_MAX_QUEUE, metavar="N",
                    help="requests holding an upload at once; more get 'busy' (HTTP 503) instead of using more "
                    "memory (default: %(default)s; one translation runs at a time)")
+    p.add_argument("--request-timeout", type=seconds, default=DEFAULT_REQUEST_TIMEOUT_S, metavar="S",
+                   help="longest a request may wait for its turn and translate, upload excluded; past it the work "
+                   "stops and the answer is 'busy' (HTTP 503); a client that hangs up stops its work at once "
+                   "(default: %(default)g)")
     p.set_defaults(func=run)
 
 
@@ -50,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
     require_web("nicegan serve")  # before loading the model: a missing extra is said first
     limits = ServeLimits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
-                         max_queue=args.max_queue)
+                         max_queue=args.max_queue, request_timeout=args.request_timeout)
     check_port(args.host, args.port)
     translator = Translator.load(args.checkpoint, args.device)
     service = TranslationService(translator, limits)

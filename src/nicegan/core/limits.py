@@ -33,3 +33,78 @@ def exceeds(tree: Any, max_nodes: int, max_depth: int, *, keys: bool = False) ->
         elif isinstance(node, (list, tuple)):
             stack.extend((v, depth + 1) for v in node)
     return False
+
+
+#: the longest integer literal :func:`load_json` accepts: far above any count, size or step (2**63 has 19 digits),
+#: far below Python's own 4,300-digit limit, whose ValueError would otherwise escape as a traceback
+MAX_JSON_INT_DIGITS = 40
+
+
+class BoundsError(ValueError):
+    """Untrusted JSON that is not valid, or is over one of :func:`load_json`'s bounds; the message is one line."""
+
+
+def load_json(raw: bytes | str, *, max_bytes: int, max_nodes: int, max_depth: int,
+              allow_nan: bool = False) -> Any:
+    """Parse untrusted JSON (a bundle's config.json, a study's stored metadata, an HTTP body, a sweep record)
+    within bounds, or raise :class:`BoundsError` whose message is one predicate ("is over ...", "holds ..."): at
+    most ``max_bytes`` bytes, ``max_nodes`` values
+    (keys counted), ``max_depth`` levels of nesting (thousands of ``[`` in a few KB raise RecursionError inside the
+    parser: refused here), integers of at most :data:`MAX_JSON_INT_DIGITS` digits, and no NaN or Infinity unless
+    ``allow_nan``. The caller checks what the parsed value means."""
+    import json
+
+    if len(raw) > max_bytes:
+        raise BoundsError(f"is over {max_bytes:,} bytes")
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BoundsError("is not UTF-8 text") from None
+    # Depth first, without recursing: a cheap count of open brackets bounds the nesting from above, and the exact
+    # scan below runs only where that bound is over (strings may hold brackets).
+    if raw.count("[") + raw.count("{") > max_depth and _depth(raw) > max_depth:
+        raise BoundsError(f"is nested deeper than {max_depth} levels")
+
+    def parse_int(text: str) -> int:
+        if len(text.lstrip("-")) > MAX_JSON_INT_DIGITS:
+            raise BoundsError(f"holds an integer of {len(text.lstrip('-')):,} digits (at most "
+                              f"{MAX_JSON_INT_DIGITS})")
+        return int(text)
+
+    def parse_constant(name: str) -> float:
+        if not allow_nan:
+            raise BoundsError(f"holds {name}, which JSON does not allow")
+        return float(name.replace("Infinity", "inf"))
+
+    try:
+        tree = json.loads(raw, parse_int=parse_int, parse_constant=parse_constant)
+    except json.JSONDecodeError as e:
+        raise BoundsError(f"is not valid JSON ({' '.join(str(e).split())[:120]})") from None
+    except RecursionError:
+        raise BoundsError(f"is nested deeper than {max_depth} levels") from None
+    if exceeds(tree, max_nodes, max_depth, keys=True):
+        raise BoundsError(f"holds over {max_nodes:,} values")
+    return tree
+
+
+def _depth(text: str) -> int:
+    """The deepest bracket nesting of JSON text, brackets inside strings not counted (one pass, no recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest

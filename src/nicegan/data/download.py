@@ -64,6 +64,12 @@ CYCLEGAN_BASE = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets"
 MIRROR_ENV = "NICEGAN_DATASET_MIRROR"
 
 CHUNK = 1 << 16
+#: an archive bomb's bound: the files extracted may total at most this many times the archive's size, or
+#: MIN_BOMB_BYTES, whichever is more (image datasets hardly compress: the CycleGAN zips expand by about 1.0x)
+MAX_EXPANSION = 50
+MIN_BOMB_BYTES = 512_000_000
+#: the most entries an archive may hold (the largest CycleGAN dataset has about 10,000)
+MAX_MEMBERS = 1_000_000
 MB = 1_000_000
 #: seconds before the first automatic retry of a dropped transfer (doubled each time, at most 30 s)
 RETRY_DELAY = 2.0
@@ -614,16 +620,28 @@ def extract(archive_path: Path, dest: Path) -> dict[str, int]:
         # names and links first: reading a hard link whose target is missing fails inside tarfile (a KeyError), and
         # an unsafe archive must be named for what it is, not called damaged
         members = [m for m in arc.members() if m.name.replace("\\", "/").split("/")[0] != "__MACOSX"]
+        if len(members) > MAX_MEMBERS:
+            raise BadArchive(f"refusing the archive: it holds {len(members):,} entries, over {MAX_MEMBERS:,}")
         parts = {id(m): _parts(m.name) for m in members}  # every name is checked before anything is written
-        stored: set[tuple[str, ...]] = set()  # a tar hard link refers to a member stored before it
+        stored: dict[tuple[str, ...], int] = {}  # a tar hard link refers to a member stored before it; its size
+        sizes: dict[int, int] = {}  # what each member takes extracted (a hard link is extracted as a copy)
         for m in members:
             if m.kind in ("symlink", "hardlink"):
                 target = _link_target(m, parts[id(m)])
                 if m.kind == "hardlink" and target not in stored:
                     raise BadArchive(f"refusing the archive: hard link {m.name!r} points to {m.link!r}, which is not "
                                      "a file stored before it in the archive")
+                if m.kind == "hardlink":
+                    sizes[id(m)] = stored[target]
+            if m.kind == "file":
+                sizes[id(m)] = m.size
             if m.kind in ("file", "hardlink"):
-                stored.add(parts[id(m)])
+                stored[parts[id(m)]] = sizes[id(m)]
+        need = sum(sizes.values())  # before testing the archive, which decompresses every member
+        allowed = max(MIN_BOMB_BYTES, MAX_EXPANSION * archive_path.stat().st_size)
+        if need > allowed:
+            raise BadArchive(f"refusing the archive: its files would take {_mb(need)} extracted, over "
+                             f"{MAX_EXPANSION} times its own size (an archive bomb?)")
         arc.test()
         prefix = _layout_prefix([parts[id(m)] for m in members if m.kind in ("file", "hardlink")])
         chosen = [m for m in members if parts[id(m)][: len(prefix)] == prefix and len(parts[id(m)]) > len(prefix)]
@@ -633,7 +651,7 @@ def extract(archive_path: Path, dest: Path) -> dict[str, int]:
                      skipped["other"])
         if len(chosen) < len(members):
             log.info("left out %d archive entries outside %s", len(members) - len(chosen), "/".join(prefix) or ".")
-        need = sum(m.size for m in chosen if m.kind == "file")
+        need = sum(sizes.get(id(m), 0) for m in chosen)
         free = shutil.disk_usage(dest.parent).free
         if need > free:
             raise NiceganError(f"not enough disk space in {dest.parent}: extracting needs {_mb(need)}, {_mb(free)} "

@@ -369,7 +369,9 @@ def translate_video(model: TranslationModel, input_path: str | os.PathLike, outp
     container = _open_input(av, src_path)
     with container:
         if not container.streams.video:
-            raise NiceganError(f"{src_path} has no video stream (only {_stream_kinds(container)})")
+            kinds = _stream_kinds(container)
+            raise NiceganError(f"{src_path} has no video stream (only {kinds})" if kinds else
+                               f"{src_path} has no stream at all (a video whose frames were never written?)")
         vin = container.streams.video[0]
         vin.thread_type = "AUTO"
         width, height = vin.codec_context.width, vin.codec_context.height
@@ -438,7 +440,7 @@ def translate_video(model: TranslationModel, input_path: str | os.PathLike, outp
 
 def _stream_kinds(container: Any) -> str:
     kinds = sorted({s.type for s in container.streams})
-    return " and ".join(f"{k} streams" for k in kinds) if kinds else "no streams at all"
+    return " and ".join(f"{k} streams" for k in kinds)
 
 
 def _decoded(av: Any, container: Any, vin: Any, writer: _Writer,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,55 @@ def load_model(checkpoint_path: str | Path,
     return model_from_weights(ck.config, ck.nets, ck.step, ck.path, device, model_name=ck.model)
 
 
+#: how much larger than its stored weights a model may be: a bundle stores the translation nets only, and the
+#: whole model (discriminators and heads included) is at most 7 times their size and module count in every
+#: registered model at its default and tiny sizes; beyond this, the config does not describe these weights
+SIZE_FACTOR = 16
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def check_size(cfg: RunConfig, nets: dict[str, dict[str, Tensor]], where: str) -> None:
+    """Refuse a config that describes a model far larger than the weights stored with it (``model.n_res: 1000000``
+    would build for minutes, a huge ``model.ch`` would allocate gigabytes) before building it: the model is built
+    on the meta device (no memory) and the build stops at the first module or parameter over the budget."""
+    from torch.nn.modules import module as nn_module
+
+    tensors = sum(len(state) for state in nets.values())
+    if tensors == 0:  # the plainer fault first: nothing to load at all
+        raise CheckpointError(f"{where} has no weights for any net")
+    numel = sum(t.numel() for state in nets.values() for t in state.values() if isinstance(t, Tensor))
+    max_modules, max_numel = SIZE_FACTOR * tensors + 256, SIZE_FACTOR * numel + 1_000_000
+    seen = {"modules": 0, "numel": 0}
+    me = threading.get_ident()
+
+    def on_module(module: Any, name: str, sub: Any) -> None:
+        if threading.get_ident() == me:
+            seen["modules"] += 1
+            if seen["modules"] > max_modules:
+                raise _TooLarge
+
+    def on_parameter(module: Any, name: str, param: Any) -> None:
+        if threading.get_ident() == me and param is not None:
+            seen["numel"] += param.numel()
+            if seen["numel"] > max_numel:
+                raise _TooLarge
+
+    hooks = (nn_module.register_module_module_registration_hook(on_module),
+             nn_module.register_module_parameter_registration_hook(on_parameter))
+    try:
+        with torch.device("meta"):
+            create_model(cfg.model_name, cfg.model)
+    except _TooLarge:
+        raise CheckpointError(f"{where} is damaged or hostile: its config describes a {cfg.model_name} model far "
+                              f"larger than the {tensors:,} tensors ({numel:,} values) stored with it") from None
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 def model_from_weights(config: dict[str, Any], nets: dict[str, dict[str, Tensor]], step: int, where: str,
                        device: str | torch.device = "cpu", directions: tuple[str, ...] = ("a2b", "b2a"),
                        model_name: str | None = None) -> tuple[TranslationModel, RunConfig, int]:
@@ -48,6 +98,7 @@ def model_from_weights(config: dict[str, Any], nets: dict[str, dict[str, Tensor]
         raise CheckpointError(f"{where} is damaged: it names the model {model_name!r} but its config is for "
                               f"{cfg.model_name!r}")
     dev = device if isinstance(device, torch.device) else resolve_device(device)
+    check_size(cfg, nets, where)
     model = create_model(cfg.model_name, cfg.model)
     needed = [n for n in model.translation_nets() if any(n in model.direction_nets(d) for d in directions)]
     states = {}

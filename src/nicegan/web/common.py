@@ -95,11 +95,129 @@ def run_app(app: Any, host: str, port: int, on_stop: Callable[[], None] | None =
 
     if is_loopback(host):
         app = loopback_hosts_only(app)
-    server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    server = Server(server_config(app, host, port))
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled: a normal end
         server.run()
     if not server.started and not server.should_exit:  # uvicorn logged why (check_port caught the usual causes)
         raise NiceganError(f"the server could not start on {host}:{port}")
+
+
+#: the longest a connection may take to send a request's line and headers (slowloris connections that drip a few
+#: bytes at a time are answered 408 and closed after this), and to send the next request once an answer is sent
+HEADER_TIMEOUT_S = 10.0
+KEEP_ALIVE_S = 5.0
+#: the largest request line plus headers: past it, 414 (a URL that long) or 431 (headers that large), not a drop
+MAX_HEAD_BYTES = 64 * 1024
+#: open connections past which new requests are answered 503 at once (each costs a socket and a little memory)
+MAX_CONNECTIONS = 512
+
+
+def server_config(app: Any, host: str, port: int, **options: Any) -> Any:
+    """The uvicorn configuration of every nicegan web server: the h11 protocol with :func:`guarded_protocol`'s
+    limits (head size, head time), the keep-alive time and the connection limit above."""
+    import uvicorn
+
+    return uvicorn.Config(head_limits(app), host=host, port=port, log_level="warning", access_log=False,
+                          http=guarded_protocol(),
+                          h11_max_incomplete_event_size=MAX_HEAD_BYTES, timeout_keep_alive=int(KEEP_ALIVE_S),
+                          limit_concurrency=MAX_CONNECTIONS, **options)
+
+
+#: the most header fields a request may carry
+MAX_HEADERS = 100
+
+
+def head_limits(app: Any) -> Any:
+    """ASGI wrapper answering 414 to a request whose target is over :data:`MAX_HEAD_BYTES` and 431 to one whose
+    headers are (or that carries over :data:`MAX_HEADERS` of them): h11 bounds only a head that arrives in pieces,
+    not one that arrives whole."""
+
+    async def limited(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = scope.get("headers") or []
+            target = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+            status, message = 0, ""
+            if target > MAX_HEAD_BYTES:
+                status, message = 414, f"the request's URL is over {MAX_HEAD_BYTES:,} bytes"
+            elif len(headers) > MAX_HEADERS or sum(len(k) + len(v) + 4 for k, v in headers) > MAX_HEAD_BYTES:
+                status, message = 431, (f"the request's headers are over {MAX_HEADERS} fields or "
+                                        f"{MAX_HEAD_BYTES:,} bytes")
+            if status:
+                body = json.dumps({"error": message}).encode()
+                await send({"type": "http.response.start", "status": status,
+                            "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await app(scope, receive, send)
+
+    return limited
+
+
+def guarded_protocol() -> type:
+    """uvicorn's h11 protocol with two promises added: a request whose line and headers are not complete within
+    :data:`HEADER_TIMEOUT_S` of the connection (or of the previous answer) is answered 408 and closed, and a head
+    over :data:`MAX_HEAD_BYTES` is answered 414 (the request line is that long) or 431 (the headers are), where
+    uvicorn says 400 or drops the connection. The class is made here: uvicorn is imported only when serving."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    def answer(protocol: Any, status: int, reason: bytes, message: str) -> None:
+        body = json.dumps({"error": message}).encode()
+        protocol.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\nconnection: close\r\n"
+                                 b"content-length: %d\r\n\r\n%s" % (status, reason, len(body), body))
+        protocol.transport.close()
+
+    class GuardedH11Protocol(H11Protocol):
+        _head_timer: Any = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._head_timer = self.loop.call_later(HEADER_TIMEOUT_S, self._head_timeout)
+
+        def _disarm(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_timeout(self) -> None:
+            self._head_timer = None
+            if self.transport.is_closing() or (self.cycle is not None and not self.cycle.response_complete):
+                return  # a request is being served: its body and work have their own time limits
+            if not self.conn.trailing_data[0]:  # nothing sent at all: closed without an answer, as when idle
+                self.transport.close()
+                return
+            answer(self, 408, b"Request Timeout", f"the request's headers were not complete after "
+                                                  f"{HEADER_TIMEOUT_S:.0f} s")
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            before = self.cycle
+            super().data_received(data)
+            if self.cycle is not before:  # a request's head arrived whole
+                self._disarm()
+            elif self._head_timer is None and not self.transport.is_closing() and (
+                    self.cycle is None or self.cycle.response_complete):
+                self._arm()  # the next request's head has begun on a kept-alive connection
+
+        def send_400_response(self, msg: str) -> None:
+            buffered = bytes(self.conn.trailing_data[0])
+            if len(buffered) <= MAX_HEAD_BYTES or (self.cycle is not None and not self.cycle.response_complete):
+                super().send_400_response(msg)
+                return
+            if b"\r\n" not in buffered[:MAX_HEAD_BYTES]:
+                answer(self, 414, b"URI Too Long", f"the request line is over {MAX_HEAD_BYTES:,} bytes")
+            else:
+                answer(self, 431, b"Request Header Fields Too Large",
+                       f"the request's headers are over {MAX_HEAD_BYTES:,} bytes")
+
+    return GuardedH11Protocol
 
 
 #: an HTTP Host header: a name or IPv4 address, or an IPv6 address in brackets, and an optional numeric port

@@ -35,6 +35,7 @@ import base64
 import contextlib
 import io
 import logging
+import re
 import secrets
 import threading
 import time
@@ -52,6 +53,9 @@ log = logging.getLogger("nicegan")
 DEFAULT_MAX_UPLOAD_MB = 20.0
 DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_MAX_QUEUE = 32
+#: the longest one request may take, upload excluded: waiting for its turn plus translating (a 36-megapixel image at
+#: full resolution on a CPU takes minutes; past this it is answered 503 and stopped, so nobody waits behind it)
+DEFAULT_REQUEST_TIMEOUT_S = 300.0
 #: Pillow's decompression-bomb limit (nicegan.data.images.MAX_PIXELS, not imported here: that loads torch, and the
 #: command line reads these defaults while it builds its parser)
 MAX_PIXELS = 89_478_485
@@ -71,6 +75,8 @@ FALSE = frozenset({"", "0", "false", "off", "no"})
 STOPPING = "the server is stopping; try again when it is back"
 #: how often an upload still arriving checks whether the server is stopping
 STOP_POLL_S = 0.1
+#: how often a request whose work runs checks whether its client has hung up
+DISCONNECT_POLL_S = 0.25
 
 class UploadError(NiceganError):
     """A request that cannot be served; ``status`` is its HTTP status and ``str()`` the message for the page."""
@@ -87,6 +93,7 @@ class ServeLimits:
     max_upload_bytes: int = int(DEFAULT_MAX_UPLOAD_MB * 2**20)
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_queue: int = DEFAULT_MAX_QUEUE
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S
 
     def __post_init__(self) -> None:
         if self.max_upload_bytes < 1:
@@ -96,6 +103,8 @@ class ServeLimits:
                                f"limit), got {self.max_pixels:,}")
         if self.max_queue < 1:
             raise NiceganError(f"--max-queue must be at least 1, got {self.max_queue}")
+        if not 0 < self.request_timeout <= 86_400:
+            raise NiceganError(f"--request-timeout must be above 0 and at most 86400 s, got {self.request_timeout:g}")
 
     @property
     def upload_mb(self) -> str:
@@ -140,6 +149,24 @@ def decode_upload(data: bytes, max_pixels: int, name: str = "the upload") -> Ima
             raise UploadError(f"the server ran out of memory decoding {name}; try a smaller image or try again "
                               "later", 503) from None
         raise UploadError(f"{name} is a damaged image that cannot be decoded ({(e.detail or str(e))[:200]})") from None
+
+
+class Ticket:
+    """One request's claim on the model: its deadline (``--request-timeout``) and whether its client has gone.
+    :meth:`check` is called while it waits for its turn and before every network layer, so work for a client that
+    hung up, or past its time, stops within one layer."""
+
+    def __init__(self, timeout: float = DEFAULT_REQUEST_TIMEOUT_S) -> None:
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.gone = threading.Event()
+
+    def check(self) -> None:
+        if self.gone.is_set():
+            raise UploadError("the client has gone", 499)
+        if time.monotonic() > self.deadline:
+            raise UploadError(f"this request took over the server's time limit of {self.timeout:g} s "
+                              "(--request-timeout); turn full resolution off or use a smaller image", 503)
 
 
 @dataclass
@@ -191,6 +218,9 @@ class TranslationService:
         self.limits = limits or ServeLimits()
         self.has_style = isinstance(translator.model, StyleModel)
         self.lock = threading.Lock()
+        #: requests waiting for the model, first come first served (a lock alone wakes waiters in any order)
+        self._turns: list[Ticket] = []
+        self._turn_changed = threading.Condition()
         self._slots = threading.BoundedSemaphore(self.limits.max_queue)
         #: set by :meth:`stop`; requests in flight then end with 503
         self.stopping = threading.Event()
@@ -206,11 +236,41 @@ class TranslationService:
             raise UploadError(STOPPING, 503)
 
     @contextlib.contextmanager
-    def _interruptible(self) -> Iterator[None]:
-        """While the lock is held: every network layer first checks :meth:`check_running`, so a stop ends even a
-        long full-resolution translation within one layer (a forward pre-hook on each module, removed after)."""
+    def _turn(self, ticket: Ticket) -> Iterator[None]:
+        """Wait for this request's turn on the model, in arrival order, then hold :attr:`lock`; a request whose
+        client left, whose time is up or that arrives while the server stops leaves the queue at once."""
+        with self._turn_changed:
+            self._turns.append(ticket)
+        try:
+            while True:
+                self.check_running()
+                ticket.check()  # before taking the model: a request whose client left never runs a layer
+                with self._turn_changed:
+                    if self._turns[0] is ticket and self.lock.acquire(blocking=False):
+                        break
+                    self._turn_changed.wait(STOP_POLL_S)
+        except BaseException:
+            with self._turn_changed:
+                self._turns.remove(ticket)
+                self._turn_changed.notify_all()
+            raise
+        try:
+            yield
+        finally:
+            with self._turn_changed:
+                self._turns.remove(ticket)
+                self.lock.release()
+                self._turn_changed.notify_all()
+
+    @contextlib.contextmanager
+    def _interruptible(self, ticket: Ticket | None = None) -> Iterator[None]:
+        """While the lock is held: every network layer first checks :meth:`check_running` and the request's
+        ticket, so a stop, a client that hung up or the request's time limit ends even a long full-resolution
+        translation within one layer (a forward pre-hook on each module, removed after)."""
         def hook(module: Any, args: Any) -> None:
             self.check_running()
+            if ticket is not None:
+                ticket.check()
 
         handles = [m.register_forward_pre_hook(hook) for m in self.translator.model.modules()]
         try:
@@ -274,16 +334,19 @@ class TranslationService:
         return {"direction": direction, "full_resolution": full in TRUE, "style_seed": seed}
 
     def translate(self, data: bytes, name: str = "the upload", direction: str = "a2b", full_resolution: bool = False,
-                  style_seed: int | None = None) -> Result:
+                  style_seed: int | None = None, ticket: Ticket | None = None) -> Result:
         """Decode ``data`` and translate it; :class:`UploadError` for anything the user can fix (503 once the server
-        is stopping)."""
+        is stopping or past the request's time limit, 499 once its client has gone)."""
+        ticket = ticket or Ticket(self.limits.request_timeout)
         self.check_running()
         image = decode_upload(data, self.limits.max_pixels, name)
+        if full_resolution:
+            self.check_full_resolution(image.size, name)
         if self.has_style and style_seed is None:
             style_seed = secrets.randbelow(MAX_SEED + 1)
         try:
-            with self.lock, self._interruptible():
-                self.check_running()  # it may have waited for the lock while the server was asked to stop
+            with self._turn(ticket), self._interruptible(ticket):
+                self.check_running()  # it may have waited for its turn while the server was asked to stop
                 started = time.perf_counter()
                 if self.has_style:
                     out, heat = self._styled(image, direction, full_resolution, style_seed)
@@ -302,6 +365,18 @@ class TranslationService:
         log.info("translated a %dx%d image %s%s in %.2f s", *image.size, direction,
                  " at full resolution" if full_resolution else "", seconds)
         return Result(out, heat, image.size, direction, full_resolution, style_seed, seconds)
+
+    def check_full_resolution(self, size: tuple[int, int], name: str) -> None:
+        """Refuse (413) a full-resolution translation whose enlarged input would be over ``max_pixels``: an image
+        whose shorter side is below the training size is first enlarged to it, so a 3 x 40,000 strip would become
+        megapixels of work and memory (the decoded size alone was checked)."""
+        w, h = size
+        scale = max(1.0, self.translator.img_size / max(1, min(w, h)))
+        ew, eh = round(w * scale), round(h * scale)
+        if ew * eh > self.limits.max_pixels:
+            raise UploadError(f"{name} is {w} x {h} pixels; at full resolution its shorter side is enlarged to "
+                              f"{self.translator.img_size} px, {ew} x {eh} = {ew * eh:,} pixels, over this server's "
+                              f"limit of {self.limits.max_pixels:,} (--max-pixels); turn full resolution off", 413)
 
     def _plain(self, image: Image.Image, direction: str,
                full_resolution: bool) -> tuple[Image.Image, Image.Image | None]:
@@ -335,6 +410,48 @@ async def _limited(stream: AsyncIterator[bytes], limit: int, limits: ServeLimits
         yield chunk
 
 
+#: the part headers python-multipart reads (its DEFAULT_MAX_HEADER_SIZE): a longer part head is refused by it
+MAX_PART_HEAD = 4096 + 128
+
+
+class _Tap:
+    """A request body passed through as it streams, keeping its first bytes and its last ones: enough to tell a
+    body cut off before its closing boundary (a client that stopped sending, which the multipart parser takes for a
+    complete form) and a part whose headers are over :data:`MAX_PART_HEAD` (a long file name) from damage."""
+
+    HEAD = 16 * 1024
+    TAIL = 256
+
+    def __init__(self, stream: AsyncIterator[bytes], content_type: str) -> None:
+        self._stream = stream
+        self.head = b""
+        self.tail = b""
+        m = re.search(r'boundary="?([^";]{1,200})"?', content_type, re.IGNORECASE)
+        self.closing = b"--" + m.group(1).encode("latin-1") + b"--" if m else None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._pass()
+
+    async def _pass(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            if len(self.head) < self.HEAD:
+                self.head += chunk[: self.HEAD - len(self.head)]
+            self.tail = (self.tail + chunk)[-self.TAIL:]
+            yield chunk
+        # Raised inside the parser's loop, so that it closes the temporary file of a part it never saw end.
+        if self.closing is not None and not self.tail.rstrip(b"\r\n \t").endswith(self.closing):
+            raise UploadError("the upload is incomplete: the multipart body ends without its closing boundary "
+                              "(the client stopped sending?)")
+
+    def long_part_head(self) -> int:
+        """The length of the first part head over :data:`MAX_PART_HEAD` seen in the body's first bytes, or 0."""
+        for part in self.head.split(b"\r\n--")[:8]:
+            head, sep, _ = part.partition(b"\r\n\r\n")
+            if len(head) > MAX_PART_HEAD or (not sep and len(part) > MAX_PART_HEAD):
+                return len(head)
+        return 0
+
+
 async def read_upload(request: Any, limits: ServeLimits) -> tuple[bytes, str, dict[str, str]]:
     """The uploaded image's bytes, its name for messages, and the form fields; the size is checked as the body
     streams in (never after reading it whole).
@@ -359,10 +476,15 @@ async def read_upload(request: Any, limits: ServeLimits) -> tuple[bytes, str, di
         async for chunk in body:
             data += chunk
         return bytes(data), "the upload", {}
-    parser = MultiPartParser(request.headers, body, max_files=1, max_fields=8, max_part_size=1024)
+    tap = _Tap(body, request.headers.get("content-type", ""))
+    parser = MultiPartParser(request.headers, tap, max_files=1, max_fields=8, max_part_size=1024)
     try:
         form = await parser.parse()
     except MultiPartException as e:
+        long_head = tap.long_part_head()
+        if long_head:
+            raise UploadError(f"a part of the upload has {long_head:,} bytes of headers, over the {MAX_PART_HEAD:,} "
+                              "this server reads (a file name that long?); rename the file", 431) from None
         raise UploadError(f"the upload is not valid multipart/form-data ({e.message})") from None
     try:
         upload = form.get("file")
@@ -429,8 +551,12 @@ def create_app(service: TranslationService) -> Any:
                 except TimeoutError:
                     raise UploadError(f"the upload stalled: not complete after {UPLOAD_TIMEOUT_S:.0f} s", 408) from None
                 options = service.options({**request.query_params, **fields})
-                return await run_in_threadpool(_answer, service, data, name, options, fmt)
+                return await _until_gone(request, Ticket(service.limits.request_timeout),
+                                         lambda ticket: run_in_threadpool(_answer, service, data, name, options, fmt,
+                                                                          ticket))
         except UploadError as e:
+            if e.status == 499:  # nobody is left to read an answer
+                return Response(status_code=499)
             return error(e.status, str(e))
         except ClientDisconnect:  # nobody is left to read an answer
             return Response(status_code=400)
@@ -438,9 +564,27 @@ def create_app(service: TranslationService) -> Any:
             log.exception("nicegan serve: internal error")
             return error(500, "internal error (logged on the server)")
 
-    def _answer(service: TranslationService, data: bytes, name: str, options: dict[str, Any], fmt: str) -> Any:
-        result = service.translate(data, name, **options)
+    async def _until_gone(request: Request, ticket: Ticket, work: Any) -> Any:
+        """Run ``work(ticket)``; when the client hangs up meanwhile, mark the ticket so that the work stops within
+        one network layer (or leaves the queue), and wait for it to end."""
+        task = asyncio.ensure_future(work(ticket))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+                if done:
+                    return task.result()
+                if not ticket.gone.is_set() and await request.is_disconnected():
+                    log.info("nicegan serve: the client hung up; its translation is stopped")
+                    ticket.gone.set()
+        finally:
+            if not task.done():  # this coroutine was cancelled: the work must not run on without anyone to answer
+                ticket.gone.set()
+
+    def _answer(service: TranslationService, data: bytes, name: str, options: dict[str, Any], fmt: str,
+                ticket: Ticket) -> Any:
+        result = service.translate(data, name, ticket=ticket, **options)
         service.check_running()  # encoding a large result takes seconds: not when the server is stopping
+        ticket.check()
         if fmt == "json":
             return JSONResponse(result.to_json(), headers=json_headers)
         image = result.image if fmt == "png" else result.heatmap

@@ -16,6 +16,7 @@ use ``from __future__ import annotations``: FastAPI must see the real ``Request`
 :func:`create_app`, which string annotations would hide (it is imported inside the function).
 """
 
+import asyncio
 import functools
 import hashlib
 import hmac
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from nicegan.core.errors import NiceganError
+from nicegan.core.limits import BoundsError, load_json
 from nicegan.web.common import BASE_HEADERS, PAGE_POLICY, ByteBoundedCache, html_escape, require_web
 from nicegan.web.study_db import AlreadyVoted, StudyDB, Vote
 
@@ -47,6 +49,8 @@ DEFAULT_QUESTION = "Which image is the best translation of the input?"
 #: the longest response time stored; a larger value is refused (a tab left open overnight is not a response time)
 MAX_RESPONSE_MS = 3_600_000
 MAX_BODY_BYTES = 4096
+#: the longest a vote's body may take to arrive (it is under 4 KB): a client that stops sending is answered 408
+BODY_TIMEOUT_S = 10.0
 #: re-encoded images kept in memory (full-resolution outputs can be megabytes each)
 PNG_CACHE_BYTES = 256 * 2**20
 
@@ -377,6 +381,7 @@ def create_app(server: StudyServer) -> Any:
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect
 
     # no /docs (it loads scripts from a CDN) and no schema: the participant's browser needs only these routes
     app = FastAPI(title="study", docs_url=None, redoc_url=None, openapi_url=None)
@@ -421,14 +426,26 @@ def create_app(server: StudyServer) -> Any:
 
     @app.post("/api/vote")
     async def vote(request: Request) -> Any:
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                return JSONResponse({"error": "request too large"}, status_code=413, headers=no_store)
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        async def read() -> bytes | None:
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    return None
+            return body
+
+        try:  # a client that stops sending holds no connection for ever
+            body = await asyncio.wait_for(read(), BODY_TIMEOUT_S)
+        except TimeoutError:
+            return JSONResponse({"error": f"the vote stalled: not complete after {BODY_TIMEOUT_S:.0f} s"},
+                                status_code=408, headers={**no_store, "Connection": "close"})
+        except ClientDisconnect:
+            return Response(status_code=400)
+        if body is None:
+            return JSONResponse({"error": "request too large"}, status_code=413, headers=no_store)
+        try:  # bounded: thousands of nested arrays in 4 KB are a 400, not a RecursionError
+            data = load_json(body, max_bytes=MAX_BODY_BYTES, max_nodes=64, max_depth=2)
+        except BoundsError:
             return JSONResponse({"error": "the vote must be a JSON object"}, status_code=400, headers=no_store)
         if not isinstance(data, dict):
             return JSONResponse({"error": "the vote must be a JSON object"}, status_code=400, headers=no_store)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from nicegan.core.errors import NiceganError
 from nicegan.core.files import describe_os_error, entry_problem, replacing
+from nicegan.core.limits import BoundsError, load_json
 
 #: bump when the tables change; a database of another version is refused with a clear message
 SCHEMA_VERSION = 1
@@ -106,6 +107,7 @@ class StudyDB:
             raise NiceganError(f"cannot write the study database {db.path}: its folder {parent} is not writable")
         if not _is_sqlite_or_new(db.path):  # SQLite would happily write its tables into a short text file
             raise NiceganError(f"--db {db.path} exists and is not an SQLite database; give a new file name")
+        db._refuse_foreign()  # before anything is written: another program's database is left untouched
         try:
             with db._connect() as con:
                 mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -142,6 +144,39 @@ class StudyDB:
             raise NiceganError(f"{db.path} is not a nicegan user-study database ({e})") from None
         db._check_schema(stored)
         return db
+
+    def _refuse_foreign(self) -> None:
+        """Refuse, reading only, an existing SQLite file that is not this kind of study database: tables other than
+        ``meta`` and ``votes`` (someone else's database would get the study's tables added), or votes without the
+        study description (a new secret over old votes would reshuffle every participant's trials). A file whose
+        description is missing and that holds no vote is what a first start killed mid-creation leaves: reused."""
+        try:
+            if not self.path.is_file() or self.path.stat().st_size == 0:
+                return
+        except OSError as e:
+            raise NiceganError(describe_os_error(e, f"cannot read the study database {self.path}")) from None
+        uri = f"file:{self.path.resolve().as_posix()}?mode=ro"
+        try:
+            con = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
+            try:
+                names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+                foreign = sorted(names - {"meta", "votes"})
+                if foreign:
+                    raise NiceganError(f"--db {self.path} is another program's SQLite database (it has the tables "
+                                       f"{', '.join(map(repr, foreign[:5]))}); it is left untouched: give a new file "
+                                       "name")
+                stored = dict(con.execute("SELECT key, value FROM meta").fetchall()) if "meta" in names else {}
+                votes = con.execute("SELECT COUNT(*) FROM votes").fetchone()[0] if "votes" in names else 0
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as e:
+            raise NiceganError(f"cannot use the study database {self.path}: {e}; it is left untouched") from None
+        if not stored and votes:
+            raise NiceganError(f"the study database {self.path} holds {votes:,} votes but no study description (its "
+                               "meta table is missing or empty): it is not this study's database, or it is damaged; "
+                               "it is left untouched: give a new --db")
+        if stored:
+            self._check_schema(stored)
 
     def _check_schema(self, stored: dict[str, str]) -> None:
         if "schema" not in stored or "methods" not in stored:
@@ -208,7 +243,7 @@ class StudyDB:
         with self._connect() as con:
             rows = con.execute("SELECT participant, trial, item, shown, choice, check_of, response_ms, created "
                                "FROM votes ORDER BY participant, trial").fetchall()
-        return [Vote(p, t, i, tuple(json.loads(s)), c, k, ms, at) for p, t, i, s, c, k, ms, at in rows]
+        return [Vote(p, t, i, tuple(_stored_list(s)), c, k, ms, at) for p, t, i, s, c, k, ms, at in rows]
 
     def write_csv(self, path: Path) -> int:
         """All votes as CSV (shown order joined with ``|``), written atomically; returns the number of rows."""
@@ -240,10 +275,22 @@ def _is_sqlite_or_new(path: Path) -> bool:
     return head in (b"", b"SQLite format 3\x00")
 
 
+def _stored_list(text: str) -> list[str]:
+    """A JSON list of names stored in the database (the methods, a vote's screen order), read within bounds: the
+    file may have been edited by anyone."""
+    try:
+        value = load_json(text, max_bytes=1 << 20, max_nodes=10_000, max_depth=2)
+    except BoundsError as e:
+        raise NiceganError(f"the study database holds a damaged list of methods: it {e}") from None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise NiceganError("the study database holds a damaged list of methods (not a list of names)")
+    return value
+
+
 def _describe(meta: dict[str, str]) -> str:
     try:
-        methods = ", ".join(json.loads(meta.get("methods", "[]")))
-    except ValueError:
+        methods = ", ".join(map(str, _stored_list(meta.get("methods", "[]"))))
+    except NiceganError:
         methods = "?"
     return (f"methods {methods}; {meta.get('items', '?')} inputs; {meta.get('trials', '?')} trials with "
             f"{meta.get('checks', '?')} checks; {'pairs' if meta.get('pairs') == '1' else 'all methods'} per trial")
@@ -378,7 +425,7 @@ def build_report(votes: Sequence[Vote], methods: Sequence[str], pairs: bool = Fa
 def report_from_db(db: StudyDB, exclude_failed: bool = False) -> StudyReport:
     """:func:`build_report` over everything stored in ``db``."""
     meta = db.meta()
-    return build_report(db.votes(), json.loads(meta["methods"]), pairs=meta.get("pairs") == "1",
+    return build_report(db.votes(), _stored_list(meta["methods"]), pairs=meta.get("pairs") == "1",
                         exclude_failed=exclude_failed)
 
 

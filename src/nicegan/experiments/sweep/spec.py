@@ -27,7 +27,9 @@ config (importing the config module) so a bad override is reported before anythi
 
 from __future__ import annotations
 
+import collections
 import itertools
+import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,6 +44,9 @@ VARIANT_KEYS = ("name", "config", "set", "grid")
 OWNED_KEYS = {"data.root": "data", "train.seed": "seeds", "train.max_steps": "steps", "train.eval_every": "eval_steps"}
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]{0,99}")
 MAX_SWEEP_BYTES = 1 << 20
+#: the most runs (variants, grids expanded, times seeds) a sweep may hold: counted before any grid is expanded, so
+#: a few lines asking for 10^6 combinations are refused at once instead of building them
+MAX_RUNS = 10_000
 MAX_SEED = 2**32 - 1
 
 
@@ -309,10 +314,14 @@ def parse_sweep(d: Any, where: str, default_name: str = "sweep", folder: Path | 
         both = sorted(set(grid) & set(vgrid))
         if both:
             raise _fail(vwhere, f"grid key(s) {', '.join(both)} are also in the sweep's grid")
+        combos = math.prod(len(vals) for vals in {**grid, **vgrid}.values())
+        if (len(variants) + combos) * len(seeds) > MAX_RUNS:
+            raise _fail(vwhere, f"the sweep would hold over {MAX_RUNS:,} runs (its grids expanded, times "
+                        f"{len(seeds)} seed(s)); split it")
         variants += _expand(vname, _config_source(config, folder), _overrides(v.get("set"), vwhere),
                             {**grid, **vgrid}, vwhere)
-    names = [v.name for v in variants]
-    dups = sorted({n for n in names if names.count(n) > 1})
+    counts = collections.Counter(v.name for v in variants)
+    dups = sorted(n for n, k in counts.items() if k > 1)
     if dups:
         raise _fail(where, f"duplicate variant name(s): {', '.join(dups)}")
     return Sweep(name=name, data=data, steps=steps, eval_steps=eval_steps, seeds=seeds, variants=tuple(variants),
