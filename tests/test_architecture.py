@@ -47,3 +47,16 @@ def test_the_shared_gan_losses_have_one_owner() -> None:
     offenders = [f"{p.name}:{i + 1}" for p in sorted(models.glob("*.py"))
                  for i, line in enumerate(p.read_text().splitlines()) if copy.search(line)]
     assert not offenders, f"use nicegan.nn.losses instead of a local copy: {offenders}"
+
+
+def test_the_run_folder_layout_has_one_owner() -> None:
+    """The names inside a run folder are spelled once, in nicegan.formats.run_folder; a module that writes
+    ``run_dir / "metrics.jsonl"`` again would let the layouts drift apart."""
+    import re
+
+    src = Path(__file__).resolve().parents[1] / "src" / "nicegan"
+    spelled = re.compile(r"""["'](metrics\\.jsonl|config\\.yaml|checkpoints|samples)["']|/ ["'](cache|report|tb)["']""")
+    offenders = [f"{p.relative_to(src)}:{i + 1}" for p in sorted(src.rglob("*.py")) if p.name != "run_folder.py"
+                 for i, line in enumerate(p.read_text().splitlines())
+                 if spelled.search(line) and not line.lstrip().startswith("#")]
+    assert not offenders, f"ask RunFolder (nicegan.formats.run_folder) for these paths: {offenders}"

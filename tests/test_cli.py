@@ -91,11 +91,25 @@ def test_translate_matches_the_model_in_memory(trained_run: Path, tiny_data: Pat
     assert np.abs(saved.astype(int) - tensor_to_uint8(y).astype(int)).max() == 0
 
 
-def test_demo_with_a_step_cap(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    run = tmp_path / "demo"
-    code, _, err = run_cli(["demo", "--run-dir", str(run), "--max-steps", "2", "--no-progress", "--set",
-                            "model.ch=4", "model.n_res=1", "train.batch_size=4"], capsys)
-    assert code == 0, err
+@pytest.fixture(scope="module")
+def stopped_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A tiny demo run stopped by --stop-at at step 2 of 3 (its report is of step 2), and what it logged."""
+    import contextlib
+    import io
+
+    run = tmp_path_factory.mktemp("demo") / "demo run"  # a space: suggested commands must quote it
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["demo", "--run-dir", str(run), "--max-steps", "3", "--stop-at", "2", "--no-progress", "--set",
+                     "model.ch=4", "model.n_res=1", "train.batch_size=4", "train.log_every=1"])
+    assert code == 0, err.getvalue()
+    return run, err.getvalue()
+
+
+def test_demo_with_a_step_cap(stopped_demo: tuple[Path, str]) -> None:
+    from nicegan.experiments.demo import IMAGE_SCALE
+
+    run, err = stopped_demo
     report = json.loads((run / "report" / "report.json").read_text())
     assert report["step"] == 2
     m = report["metrics"]
@@ -106,7 +120,12 @@ def test_demo_with_a_step_cap(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
                  "confusion_b2a", "classes_a2b", "classes_b2a", "loss_curves"):
         assert size_of(run / "report" / f"{name}.png")[0] > 100
         assert report["images"][name] == f"report/{name}.png"
-    assert size_of(run / "report" / "classes_a2b.png")[1] == 10 * 34 + 2, "one row per digit"
+    # the grids' 32 px digits are shown at 96 px (nearest-neighbour upscaling): readable without zooming
+    assert IMAGE_SCALE * 32 >= 96
+    grid_px = lambda cols, rows: (IMAGE_SCALE * (cols * 34 + 2), IMAGE_SCALE * (rows * 34 + 2))  # 32 px + 2 px pad
+    assert size_of(run / "report" / "classes_a2b.png") == grid_px(8, 10), "a row per digit, 4 (input, output) pairs"
+    assert size_of(run / "report" / "translations_b2a.png") == grid_px(16, 2)
+    assert size_of(run / "report" / "heatmaps_a2b.png") == grid_px(8, 5)
     for direction, n in (("a2b", 1000), ("b2a", 359)):
         per = report["per_class"][direction]
         assert len(per["per_class_accuracy"]) == 10 and np.asarray(per["confusion"]).sum() == n
@@ -115,7 +134,61 @@ def test_demo_with_a_step_cap(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     assert "Label preservation" in md and "translations_a2b.png" in md
     assert "chance level, 10 %" in md and "### Per class" in md and "confusion_b2a.png" in md
     assert "loss_curves.png" in md and "MMD^2" in md
+    threads = report["torch_threads"]
+    assert f"({threads} thread{'s' if threads != 1 else ''})." in md
     assert str(run / "report" / "report.md") in err
+
+
+def test_demo_report_pluralises_one_thread() -> None:
+    from nicegan.experiments.demo import _markdown
+
+    p = {"metrics": {f"digits/{d}_{k}": 0.5 for d in ("a2b", "b2a") for k in ("accuracy", "baseline")},
+         "step": 1000, "train_seconds": 60.0, "device": "cpu", "torch_threads": 1, "images": {}, "max_steps": 1000}
+    md = _markdown(p, {}, Path("run"))
+    assert "1,000 steps in 60 s on cpu (1 thread)." in md and "stopped" not in md
+
+
+def test_demo_stopped_early_says_where_and_how_to_continue(stopped_demo: tuple[Path, str]) -> None:
+    import shlex
+
+    run, err = stopped_demo
+    last = err.strip().splitlines()[-1]
+    assert last == f"stopped at step 2 of 3; continue with: nicegan resume {shlex.quote(str(run))}", err
+    report = json.loads((run / "report" / "report.json").read_text())
+    assert report["stopped"] == last and report["max_steps"] == 3
+    md = (run / "report" / "report.md").read_text()
+    assert "**Training was stopped early**, at step 2 of 3: this report is of that step." in md
+
+
+def test_demo_report_commands_run_as_written(stopped_demo: tuple[Path, str], capsys: pytest.CaptureFixture) -> None:
+    """Every `nicegan ...` command the report suggests parses as written; the cheap ones run (resume last: it
+    changes the run)."""
+    import re
+    import shlex
+
+    from nicegan.cli import build_parser
+
+    run, _ = stopped_demo
+    md = (run / "report" / "report.md").read_text()
+    commands = [shlex.split(c) for c in re.findall(r"`(nicegan [^`]+)`", md.replace("\n", " "))]
+    names = {c[1] for c in commands}
+    assert {"latents", "resume"} <= names, commands
+    for c in commands:
+        build_parser().parse_args(c[1:])  # SystemExit (a failing test) on any usage error
+    for c in sorted(commands, key=lambda c: c[1] == "resume"):
+        code, _, err = run_cli(c[1:] + (["--no-progress"] if c[1] == "resume" else []), capsys)
+        assert code == 0, (c, err)
+    assert (run / "report" / "latents.png").is_file()
+    assert load_checkpoint(run).step == 3, "resume continued the stopped demo run to its max_steps"
+
+
+def test_train_stopped_early_says_where_and_how_to_continue(tiny_data: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "run"
+    code, _, err = run_cli(["train", "--data", str(tiny_data), "--run-dir", str(run), "--max-steps", "3",
+                            "--stop-at", "1", "--no-progress", "--set", *TINY], capsys)
+    assert code == 0, err
+    assert err.strip().splitlines()[-1] == f"stopped at step 1 of 3; continue with: nicegan resume {run}", err
 
 
 def test_dry_run_prints_the_resolved_config(capsys: pytest.CaptureFixture) -> None:

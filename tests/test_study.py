@@ -379,9 +379,12 @@ def test_serve_input_errors_are_one_line(study_dirs: tuple[list[str], Path], tmp
         assert words in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_serve_without_the_web_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch,
+def test_serve_without_the_web_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture) -> None:
     monkeypatch.setitem(sys.modules, "fastapi", None)  # as if it were not installed
+    for name in ("x", "y", "s"):  # folders that exist: the missing extra is what is left to say
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path)
     assert main(["user-study", "serve", "--methods", "a=x", "b=y", "--sources", "s", "--db", "d"]) == 2
     err = capsys.readouterr().err
     assert 'fastapi is missing): pip install "nicegan[web]"' in err and len(err.strip().splitlines()) == 1, err

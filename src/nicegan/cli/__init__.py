@@ -85,9 +85,6 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         restore_logging = _setup_logging(args.quiet)
-        from nicegan.cli.precheck import check_paths
-
-        check_paths(args)  # a wrong path is reported before torch is loaded
         from nicegan.core.process import tune_malloc
 
         images = sys.modules.get("nicegan.data.images")  # not loaded yet: no warnings to forget
@@ -97,7 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "threads"):  # a long-running command: settle its threads before torch loads
             from nicegan.core.process import configure_threads
 
-            configure_threads(args.threads)  # announced when the command starts computing (runtime.resolve_device)
+            configure_threads(args.threads)  # announced when the command starts computing (its first step or batch)
+        from nicegan.cli.precheck import check_paths
+
+        check_paths(args)  # a wrong path is reported before torch is loaded
         return int(args.func(args) or 0)
     except NiceganError as e:
         print(f"nicegan: error: {one_line(str(e))}", file=sys.stderr)

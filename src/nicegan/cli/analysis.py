@@ -79,7 +79,9 @@ def run_heatmaps(args: argparse.Namespace) -> int:
     model, cfg, _ = load_model(args.checkpoint, args.device)
     images = _load_images(args.input, args.n)
     out = save_png(heatmap_grid(model, images, args.direction, cfg.model.img_size), output)
-    log.info("wrote %s (%d images: rows real, heatmap overlay, translation)", out, len(images))
+    from nicegan.core.progress import plural
+
+    log.info("wrote %s (%s: rows real, heatmap overlay, translation)", out, plural(len(images), "image"))
     return 0
 
 

@@ -135,8 +135,8 @@ def fast_path_values(args: argparse.Namespace) -> dict[str, Any]:
 def report_training(result: TrainResult) -> None:
     """Summarise a finished (or stopped) training call for the user."""
     if result.interrupted:
-        log.info("stopped at step %d; checkpoint %s; continue with: nicegan resume %s",
-                 result.step, result.checkpoint, result.run_dir)
+        log.info("checkpoint %s", result.checkpoint)
+        log.info("%s", result.stopped_line())
     else:
         log.info("done: step %d, checkpoint %s", result.step, result.checkpoint)
         log.info("samples: %s/samples   logs: %s/metrics.jsonl", result.run_dir, result.run_dir)

@@ -17,6 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "class), CAM heatmaps, loss curves and the latent MMD.")
     p.add_argument("--run-dir", metavar="RUN", help="run folder (default: a new ./nicegan-demo[-N])")
     p.add_argument("--max-steps", type=positive_int, help="training steps (default: the digits preset's)")
+    p.add_argument("--stop-at", type=positive_int, metavar="STEP", help="stop training at STEP (with a checkpoint; "
+                   "`nicegan resume RUN` continues it) and write the report of that step")
     p.add_argument("--set", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
                    help="override config values of the digits preset")
     add_device(p)
@@ -27,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from nicegan.experiments.demo import run_demo
 
-    res = run_demo(args.run_dir, args.max_steps, args.device, progress=args.progress, overrides=args.set)
+    res = run_demo(args.run_dir, args.max_steps, args.device, progress=args.progress, overrides=args.set,
+                   stop_at=args.stop_at)
     m = res.metrics
     log.info("")
     log.info("label preservation on held-out digits (translated vs. untranslated baseline):")
@@ -39,4 +42,6 @@ def run(args: argparse.Namespace) -> int:
              100 * m["digits/classifier_b_test_accuracy"], 100 * m["digits/classifier_a_test_accuracy"])
     log.info("report: %s", res.report)
     log.info("images: %s", res.report.parent)
+    if res.stopped:  # last, where a user who pressed Ctrl-C looks
+        log.info("%s", res.stopped)
     return 0

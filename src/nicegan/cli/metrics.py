@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from nicegan.cli.common import add_checkpoint, add_device, add_progress, dataset_root, positive_int
+from nicegan.formats.run_folder import RunFolder
 
 log = logging.getLogger("nicegan")
 
@@ -63,6 +64,8 @@ def run_folders(args: argparse.Namespace) -> int:
     res = eval_folders(args.real_dir, args.fake_dir, protocol=args.protocol, inception_weights=args.inception_weights,
                        device=args.device, batch_size=args.batch_size, kid_subsets=args.kid_subsets,
                        kid_subset_size=args.kid_subset_size, cache_real=not args.no_cache, progress=args.progress)
+    for w in res.warnings():
+        log.warning("%s", w)
     if args.json:
         print(json.dumps({"real": str(args.real_dir), "fake": str(args.fake_dir), **res.to_dict()}))
     else:
@@ -78,14 +81,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     model, cfg, step = load_model(args.checkpoint, args.device)
     root = dataset_root(args.data, cfg.data.root)
-    ext = FeatureExtractor(get_protocol(args.protocol), resolve_weights(args.inception_weights), args.device,
-                           args.batch_size)
+    ext = FeatureExtractor(get_protocol(args.protocol), resolve_weights(args.inception_weights, args.progress),
+                           args.device, args.batch_size)
     # "both" means every direction the model has (an exported bundle may hold one)
     directions = model.directions if args.direction == "both" else (model.require_direction(args.direction),)
     out = evaluate(EvalContext(model, root, directions, limit=args.limit, progress=args.progress, extractor=ext))
     if args.kid_subsets or args.kid_subset_size:
         log.warning("--kid-subsets/--kid-subset-size apply to eval-folders only; evaluate uses the protocol's")
     results, diagnostics = out["fid_kid"]["results"], out["fid_kid"]["diagnostics"]
+    for d, r in results.items():
+        for w in r.warnings():
+            log.warning("%s: %s", d, w)
     record: dict = {"checkpoint": str(args.checkpoint), "step": step, "data": root, "protocol": args.protocol,
                     "weights": ext.weights.identity, "results": {d: r.to_dict() for d, r in results.items()}}
     if diagnostics:  # e.g. CoGAN's inversion error: how faithful the translations' latent codes are
@@ -116,23 +122,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
         for k, v in record.get("latent_mmd", {}).items():
             print(f"{k}: {v:.5f}")
         sys.stdout.flush()
-    run_dir = _run_dir_of(Path(args.checkpoint))
-    if run_dir is not None:  # after printing: a read-only or full run folder must not cost the result
+    run = RunFolder.of(Path(args.checkpoint).expanduser())
+    if run is not None:  # after printing: a read-only or full run folder must not cost the result
         try:
-            RunLogger(run_dir, tensorboard=False).write({"event": "evaluate", **record})
+            RunLogger(run.path, tensorboard=False).write({"event": "evaluate", **record})
         except OSError as e:
             from nicegan.core.files import describe_os_error
 
-            log.warning("the result above was not added to %s: %s", run_dir / "metrics.jsonl",
+            log.warning("the result above was not added to %s: %s", run.metrics,
                         describe_os_error(e))
     return 0
-
-
-def _run_dir_of(path: Path) -> Path | None:
-    """The run folder a checkpoint belongs to (RUN/checkpoints/x.pt or RUN itself), else None."""
-    if path.is_dir():
-        return path if (path / "checkpoints").is_dir() else None
-    return path.parent.parent if path.parent.name == "checkpoints" else None
 
 
 def run_weights(args: argparse.Namespace) -> int:

@@ -111,7 +111,10 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         for spec in plan(sweep, out, args.device):
             print(f"{spec.variant}\tseed {spec.seed}\t{spec.run_dir}")
-        print(f"{sweep.n_runs} runs, {sweep.steps} steps each, evaluated at {', '.join(map(str, sweep.eval_steps))}")
+        from nicegan.core.progress import plural
+
+        print(f"{plural(sweep.n_runs, 'run')}, {plural(sweep.steps, 'step')} each, evaluated at "
+              f"{', '.join(map(str, sweep.eval_steps))}")
         return 0
     if args.report_only:
         col = report(sweep, out, args.device)

@@ -28,6 +28,11 @@ def interval() -> float:
         return DEFAULT_INTERVAL
 
 
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``1 thread``, ``2 threads``, ``1,000 steps`` (``nouns``: an irregular plural)."""
+    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
+
+
 def hms(seconds: float) -> str:
     """``H:MM:SS`` (``?`` when unknown)."""
     if not math.isfinite(seconds) or seconds < 0:

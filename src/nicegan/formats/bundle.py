@@ -38,8 +38,9 @@ from torch import Tensor
 
 from nicegan.core.errors import CheckpointError
 from nicegan.core.files import describe_os_error, entry_problem, replace_folder, sha256_file
-from nicegan.core.limits import exceeds
+from nicegan.core.limits import BoundsError, load_json
 from nicegan.core.version import __version__
+from nicegan.formats.run_folder import RunFolder
 
 FORMAT = "nicegan-bundle"
 FORMAT_VERSION = 1
@@ -47,9 +48,13 @@ CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 CARD = "README.md"
 DIRECTIONS = ("a2b", "b2a")
-#: a config.json is a few KB; anything far larger is not one (and must not be read into memory whole)
-MAX_CONFIG_BYTES = 16 << 20
+#: a config.json is a few KB; anything far larger is not one (and must not be read into memory whole): the bound of
+#: a YAML config file (nicegan.configs.schema.MAX_CONFIG_BYTES), and a checkpoint's nesting bound
+MAX_CONFIG_BYTES = 1 << 20
 MAX_CONFIG_NODES = 200_000
+MAX_CONFIG_DEPTH = 64
+#: the largest training step a bundle may record (a config's integer bound: exact in a float)
+MAX_STEP = 2**53
 
 
 class BundleError(CheckpointError):
@@ -80,7 +85,7 @@ def is_bundle(path: str | os.PathLike) -> bool:
     files missing still counts, so that loading it says what is missing instead of "no checkpoint"."""
     p = _folder_of(Path(path).expanduser())
     try:
-        return p.is_dir() and not (p / "checkpoints").is_dir() and ((p / CONFIG).exists() or (p / WEIGHTS).exists())
+        return p.is_dir() and not RunFolder(p).is_run() and ((p / CONFIG).exists() or (p / WEIGHTS).exists())
     except OSError:
         return False
 
@@ -124,6 +129,8 @@ def load(path: str | os.PathLike) -> Bundle:
     empty = [name for name, state in nets.items() if not state]
     if empty:
         raise BundleError(f"the bundle {where} is damaged: {WEIGHTS} has no weights for {empty[0]!r}")
+    _check_finite(flat, where)
+    _check_binding(weights, meta, where)
     return Bundle(model=meta["model"], config=meta["config"], step=meta["step"], directions=tuple(meta["directions"]),
                   nets=nets, source=meta.get("source") or {}, metrics=meta.get("metrics") or {},
                   exports=meta.get("exports") or {}, nicegan_version=meta["nicegan_version"],
@@ -143,10 +150,10 @@ def _read_config(path: Path, where: str) -> dict[str, Any]:
     if len(raw) > MAX_CONFIG_BYTES:
         raise BundleError(f"{path} is over {MAX_CONFIG_BYTES >> 20} MiB: not a bundle's {CONFIG}")
     try:
-        meta = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise BundleError(f"the bundle {where} is damaged: {CONFIG} is not valid JSON "
-                          f"({' '.join(str(e).split())[:120]})") from None
+        meta = load_json(raw, max_bytes=MAX_CONFIG_BYTES, max_nodes=MAX_CONFIG_NODES, max_depth=MAX_CONFIG_DEPTH,
+                         allow_nan=True)
+    except BoundsError as e:
+        raise BundleError(f"the bundle {where} is damaged or hostile: its {CONFIG} {e}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise BundleError(f"{path} is not a nicegan bundle's {CONFIG} (no \"format\": \"{FORMAT}\")")
     version = meta.get("format_version")
@@ -155,8 +162,6 @@ def _read_config(path: Path, where: str) -> dict[str, Any]:
     if version > FORMAT_VERSION:
         raise BundleError(f"the bundle {where} has format {version}; this nicegan ({__version__}) reads bundle formats "
                           f"up to {FORMAT_VERSION}: upgrade nicegan")
-    if exceeds(meta, MAX_CONFIG_NODES, 64):
-        raise BundleError(f"the bundle {where} is damaged: {CONFIG} is nested too deeply or holds too many entries")
 
     def need(ok: bool, what: str) -> None:
         if not ok:
@@ -164,7 +169,8 @@ def _read_config(path: Path, where: str) -> dict[str, Any]:
 
     need(isinstance(meta.get("model"), str) and bool(meta["model"]), "has no model name")
     need(isinstance(meta.get("config"), dict), "has no run config")
-    need(_is_int(meta.get("step")) and meta["step"] >= 0, "has no training step")
+    need(_is_int(meta.get("step")) and 0 <= meta["step"] <= MAX_STEP,
+         "has no training step (an integer from 0 to 2**53)")
     directions = meta.get("directions")
     need(isinstance(directions, list) and bool(directions) and all(d in DIRECTIONS for d in directions)
          and len(set(directions)) == len(directions), "has no valid directions (a2b, b2a)")
@@ -189,6 +195,41 @@ def _read_weights(path: Path, where: str) -> dict[str, Tensor]:
     except (SafetensorError, ValueError, RuntimeError, OSError) as e:  # the hash matched: written damaged
         raise BundleError(f"the bundle {where} is damaged: {WEIGHTS} is not a readable safetensors file "
                           f"({' '.join(str(e).split())[:120]})") from None
+
+
+def _check_finite(flat: dict[str, Tensor], where: str) -> None:
+    """Refuse weights holding NaN or infinity: a bundle is a distribution format, and such weights translate into
+    garbage with every hash in order (a run that diverged, or an edited file whose hash was updated)."""
+    import torch
+
+    for key, t in flat.items():
+        if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
+            raise BundleError(f"the bundle {where} is damaged: {WEIGHTS} holds NaN or infinite values in {key!r}; "
+                              "export it again from a checkpoint whose training did not diverge")
+
+
+def _config_digest(meta: dict[str, Any]) -> str:
+    """The SHA-256 of what the weights were exported for: model, config, nets and directions, canonical JSON."""
+    import hashlib
+
+    what = {k: meta.get(k) for k in ("model", "config", "nets", "directions")}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, allow_nan=True).encode()).hexdigest()
+
+
+def _check_binding(weights: Path, meta: dict[str, Any], where: str) -> None:
+    """Refuse a config.json edited after export: the weights file's own metadata records the digest of the config
+    they were exported with (bundles written before that was recorded are not checked; the shapes still are, when
+    the model is built)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as fh:
+            recorded = (fh.metadata() or {}).get("config_sha256")
+    except Exception:  # the file was parsed a moment ago: any failure here is damage
+        raise BundleError(f"the bundle {where} is damaged: {WEIGHTS} has unreadable metadata") from None
+    if recorded is not None and recorded != _config_digest(meta):
+        raise BundleError(f"the bundle {where} is damaged: its {CONFIG} does not describe the weights (the model, "
+                          f"config, nets or directions were edited after export); export it again")
 
 
 def _is_int(x: Any) -> bool:
@@ -223,8 +264,9 @@ def _is_written_bundle(folder: Path) -> bool:
         return False
     try:
         with open(folder / CONFIG, "rb") as fh:
-            meta = json.loads(fh.read(MAX_CONFIG_BYTES).decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            meta = load_json(fh.read(MAX_CONFIG_BYTES + 1), max_bytes=MAX_CONFIG_BYTES, max_nodes=MAX_CONFIG_NODES,
+                             max_depth=MAX_CONFIG_DEPTH, allow_nan=True)
+    except (OSError, BoundsError):
         return False
     return isinstance(meta, dict) and meta.get("format") == FORMAT
 
@@ -277,7 +319,8 @@ def write(folder: Path, *, model: str, config: dict[str, Any], step: int, direct
     except (TypeError, ValueError) as e:
         raise BundleError(f"cannot write the bundle: its config is not JSON-safe ({e})") from None
     try:
-        save_file(flat, str(weights), metadata={"format": FORMAT, "model": model})
+        save_file(flat, str(weights), metadata={"format": FORMAT, "model": model,
+                                                "config_sha256": _config_digest(meta)})
         meta["weights"] = {"file": WEIGHTS, "bytes": weights.stat().st_size, "sha256": sha256_file(weights)}
         text = json.dumps(meta, indent=2, allow_nan=False) + "\n"
         (folder / CONFIG).write_text(text, encoding="utf-8")

@@ -60,6 +60,7 @@ from nicegan.core.errors import CheckpointError, NiceganError
 from nicegan.core.files import describe_os_error, entry_problem
 from nicegan.core.limits import exceeds
 from nicegan.core.version import __version__
+from nicegan.formats.run_folder import RunFolder
 
 log = logging.getLogger("nicegan")
 
@@ -341,7 +342,7 @@ class _RecordingWriter:
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
-    return Path(run_dir) / "checkpoints"
+    return RunFolder(run_dir).checkpoints
 
 
 def step_name(step: int) -> str:
@@ -414,7 +415,7 @@ def resolve_checkpoint_path(path: str | os.PathLike) -> Path:
     if p.is_dir():
         latest = latest_checkpoint(p) or (p / LATEST if (p / LATEST).is_file() else None)
         if latest is None:
-            raise CheckpointError(f"no checkpoint in {p} (expected {p / 'checkpoints' / LATEST})")
+            raise CheckpointError(f"no checkpoint in {p} (expected {checkpoint_dir(p) / LATEST})")
         return latest
     return p  # read_torch_file says why a path is missing or not a regular file
 

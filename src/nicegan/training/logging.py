@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from nicegan.formats.run_folder import RunFolder
+
 log = logging.getLogger("nicegan")
 
 
@@ -21,7 +23,7 @@ class RunLogger:
     def __init__(self, run_dir: Path, enabled: bool = True, tensorboard: bool = True,
                  resume_step: int | None = None) -> None:
         self.enabled = enabled
-        self.path = Path(run_dir) / "metrics.jsonl"
+        self.path = RunFolder(run_dir).metrics
         self._tb = None
         self._t0 = time.time()
         if enabled and resume_step is not None:
@@ -32,7 +34,7 @@ class RunLogger:
             except ImportError:
                 log.debug("tensorboard not installed: logging to metrics.jsonl only")
             else:
-                self._tb = SummaryWriter(log_dir=str(Path(run_dir) / "tb"))
+                self._tb = SummaryWriter(log_dir=str(RunFolder(run_dir).tensorboard))
 
     def write(self, record: dict[str, Any]) -> None:
         """Append a record (``step`` and ``event`` keys by convention) to metrics.jsonl."""

@@ -39,6 +39,7 @@ from nicegan.data.sources import ImageSource
 from nicegan.data.transforms import test_transform
 from nicegan.formats import checkpoint as ckpt_format
 from nicegan.formats.checkpoint import Checkpoint, capture_rng, latest_checkpoint, restore_rng
+from nicegan.formats.run_folder import RunFolder
 from nicegan.models import create_model
 from nicegan.models.base import ClassifierModel
 from nicegan.nn.recompute import checkpoint_blocks
@@ -62,6 +63,14 @@ class TrainResult:
     checkpoint: Path | None
     logs: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
+    max_steps: int | None = None  # the schedule's end (the step an uninterrupted run reaches)
+
+    def stopped_line(self) -> str:
+        """One line for a run stopped before its end (Ctrl-C or ``stop_at``): where, and the command continuing it."""
+        import shlex
+
+        of = f" of {self.max_steps:,}" if self.max_steps else ""
+        return f"stopped at step {self.step:,}{of}; continue with: nicegan resume {shlex.quote(str(self.run_dir))}"
 
 
 def fixed_sample_batch(train: ImageSource, test: ImageSource, size: int, n: int = 4) -> Tensor:
@@ -146,7 +155,7 @@ class Trainer:
         size, root, strict = cfg.model.img_size, cfg.data.root, cfg.data.strict
         if self.dist.is_main:  # a read-only or full run folder fails now, not at the first save hours later
             writable_dir(ckpt_format.checkpoint_dir(self.run_dir), "checkpoint folder")
-        self.cache = writable_dir(self.run_dir / "cache", "run cache folder")
+        self.cache = writable_dir(RunFolder(self.run_dir).cache, "run cache folder")
         src = {d: open_domain(root, "train", d, strict, self.cache, progress) for d in "AB"}
         test = {d: open_domain(root, "test", d, strict, self.cache, progress) for d in "AB"}
         if self.dist.is_main:  # the same line `nicegan data check` ends with
@@ -168,7 +177,7 @@ class Trainer:
         self.progress = progress
         self.show_bar = use_bar(progress) and main
         if main:
-            (self.run_dir / "config.yaml").write_text(cfg.to_yaml())
+            RunFolder(self.run_dir).config.write_text(cfg.to_yaml())
             self.logger.write({"event": "start", "step": self.step, "max_steps": tc.max_steps,
                                "device": str(self.device), "world_size": self.dist.world,
                                "toolkit_version": __version__, "images_a": len(src["A"]), "images_b": len(src["B"])})
@@ -259,7 +268,7 @@ class Trainer:
         with torch.no_grad():
             for direction, dom in (("a2b", "A"), ("b2a", "B")):
                 arr = visuals_grid(self.model.visuals(self.samples[dom], direction))
-                save_png(arr, self.run_dir / "samples" / f"{direction}_{self.step:07d}.png")
+                save_png(arr, RunFolder(self.run_dir).samples / f"{direction}_{self.step:07d}.png")
                 self.logger.image(f"samples/{direction}", self.step, arr)
         self.model.train()
 
@@ -340,7 +349,8 @@ class Trainer:
                 ckpt_path = self.save(numbered=False) or ckpt_path
         if sampled != self.step:
             self.save_samples()
-        return TrainResult(self.run_dir, self.step, ckpt_path, last_logs, interrupted=self.step < tc.max_steps)
+        return TrainResult(self.run_dir, self.step, ckpt_path, last_logs, interrupted=self.step < tc.max_steps,
+                           max_steps=tc.max_steps)
 
 
 def run_training(cfg: RunConfig, run_dir: Path, ckpt: Checkpoint | None = None, progress: bool | None = None,

@@ -15,6 +15,7 @@ from nicegan.core.errors import CheckpointError, ConfigError, NiceganError, Trai
 from nicegan.core.files import describe_os_error, remove_stale_temp_files
 from nicegan.formats import checkpoint
 from nicegan.formats.checkpoint import Checkpoint
+from nicegan.formats.run_folder import RunFolder
 from nicegan.training.distributed import env_dist_info
 from nicegan.training.loop import TrainResult, run_training
 
@@ -53,7 +54,7 @@ def _clean_stale(run_dir: Path) -> None:
     """Delete temporary files that writers killed mid-save left behind (rank 0, under the run lock: none is live)."""
     if not env_dist_info().is_main:
         return
-    removed = remove_stale_temp_files(checkpoint.checkpoint_dir(run_dir), run_dir / "cache")
+    removed = remove_stale_temp_files(checkpoint.checkpoint_dir(run_dir), RunFolder(run_dir).cache)
     if removed:
         log.info("removed %d temporary file(s) left by an interrupted save (%s)", len(removed),
                  ", ".join(p.name for p in removed[:3]) + (" ..." if len(removed) > 3 else ""))
@@ -88,11 +89,7 @@ def _trained(run_dir: Path) -> bool:
     """Whether a run folder holds the result of any training step (a checkpoint or a logged step)."""
     if checkpoint.run_checkpoints(run_dir):
         return True
-    try:
-        with open(run_dir / "metrics.jsonl", errors="replace") as fh:
-            return any('"event": "train"' in line for line in fh)
-    except OSError:
-        return False
+    return any(rec.get("event") == "train" for rec in RunFolder(run_dir).records())
 
 
 def resume_config(ck: Checkpoint, max_steps: int | None = None, data_root: str | None = None,
@@ -115,11 +112,11 @@ def run_folder(path: str | Path) -> Path:
     p = Path(path).expanduser()
     if p.is_dir():
         return p
-    if p.name == checkpoint.LATEST and p.parent.name == "checkpoints" and p.is_file():
+    if p.name == checkpoint.LATEST and p.parent.name == RunFolder.CHECKPOINTS and p.is_file():
         return p.parent.parent
     if p.exists():
         raise NiceganError(f"{p} is a file: resume takes the run folder (the one holding checkpoints/), e.g. "
-                           f"nicegan resume {p.parent.parent if p.parent.name == 'checkpoints' else p.parent}")
+                           f"nicegan resume {p.parent.parent if p.parent.name == RunFolder.CHECKPOINTS else p.parent}")
     raise NiceganError(f"run folder not found: {p}")
 
 

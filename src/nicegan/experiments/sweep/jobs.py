@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nicegan.core.errors import NiceganError
+from nicegan.formats.run_folder import RunFolder
 
 log = logging.getLogger("nicegan")
 
@@ -88,7 +89,7 @@ def config_mismatch(spec: RunSpec) -> str | None:
     """How the config a run folder was trained with differs from the sweep's (None: the same, or no run yet)."""
     import yaml
 
-    path = Path(spec.run_dir) / "config.yaml"
+    path = RunFolder(spec.run_dir).config
     try:
         stored = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError):
@@ -197,7 +198,7 @@ def evaluate_step(spec: RunSpec, step: int) -> dict[str, Any]:
     wants_inception = needs_extractor(spec.metrics) or needs_extractor(final)
     ext = _extractor(cfg.train.inception_weights, device) if wants_inception else None
     ctx = EvalContext(model, cfg.data.root, limit=spec.eval_limit, progress=spec.progress,
-                      cache_dir=run_dir / "cache", extractor=ext)
+                      cache_dir=RunFolder(run_dir).cache, extractor=ext)
     values = scalars(evaluate(ctx, _applying(spec.metrics, ctx, spec.label)))
     if final:  # the costly metrics, at the budget's end only and on their own image limit
         values.update(scalars(evaluate(replace(ctx, limit=spec.final_eval_limit), _applying(final, ctx, spec.label))))

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nicegan.core.errors import NiceganError
-from nicegan.core.progress import hms
+from nicegan.core.progress import hms, plural
 from nicegan.experiments.sweep.executors import SlurmOptions, make_executor, run_inline, run_local, submit_all, wait_all
 from nicegan.experiments.sweep.jobs import RunSpec, config_mismatch, finished
 from nicegan.experiments.sweep.report import Collected, write_report
@@ -158,9 +158,10 @@ def run_sweep(sweep: Sweep, out: Path, executor: str = "inline", parallel: int |
         _write_plan(out, sweep, specs)
         todo = [s for s in specs if not finished(s)]
         skipped = len(specs) - len(todo)
-        log.info("sweep %s: %d runs (%d variants x %d seeds), %d finished already, %d to run on %s%s", sweep.name,
-                 len(specs), len(sweep.variants), len(sweep.seeds), skipped, len(todo), executor,
-                 f" ({n_par} at a time, {threads} torch threads each)" if executor == "local" else "")
+        log.info("sweep %s: %s (%s x %s), %d finished already, %d to run on %s%s", sweep.name,
+                 plural(len(specs), "run"), plural(len(sweep.variants), "variant"), plural(len(sweep.seeds), "seed"),
+                 skipped, len(todo), executor,
+                 f" ({n_par} at a time, {plural(threads, 'torch thread')} each)" if executor == "local" else "")
         prog = _Progress(len(todo), n_par)
         if todo and executor == "inline":
             run_inline(todo, prog.start, prog.finish)

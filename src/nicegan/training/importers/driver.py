@@ -27,6 +27,7 @@ from nicegan.core.runtime import seed_everything
 from nicegan.core.version import __version__
 from nicegan.formats import bundle
 from nicegan.formats import checkpoint as ckpt
+from nicegan.formats.run_folder import RunFolder
 from nicegan.models import create_model, get_model_class
 from nicegan.models.base import TranslationModel
 from nicegan.training.importers.common import Imported, OfficialFormat, adam_states_by_name, read_files
@@ -161,26 +162,26 @@ def build(imp: Imported, config: str | None, overrides: list[Override], data_roo
           where: str) -> tuple[TranslationModel, RunConfig]:
     """Our model with the imported weights loaded strictly, after checking they are finite and fit its shapes."""
     read_off = {"model.name": imp.model, **imp.settings, "data.root": data_root}
-    stand_in: dict[str, Any] = {}
-    try:
-        cfg = resolve_config(config or imp.preset, [*given(read_off), *overrides])
-    except ConfigError as e:
-        # A bundle's files may lack the discriminators whose preset settings do not fit the size read off: those
-        # nets are never built from weights, so their small "tiny" settings stand in (refused below for a run).
-        tiny = get_model_class(imp.model).config_class.tiny or {}
-        stand_in = {f"model.{k}": v for k, v in tiny.items() if f"model.{k}" not in imp.settings and k != "img_size"}
-        try:
-            cfg = resolve_config(config or imp.preset, [*given(stand_in), *given(read_off), *overrides])
-        except ConfigError:
+    # Nets the files lack (a bundle: e.g. the discriminators of a released generator) are never built from weights:
+    # the settings the weights do not give them are the model's small "tiny" ones, so the preset's defaults neither
+    # fail to fit the size read off nor make the bundle's config describe a model far larger than its weights
+    # (which loading refuses as hostile). A run (every net imported) gets none of them.
+    tiny = get_model_class(imp.model).config_class.tiny or {}
+    stand_in = {f"model.{k}": v for k, v in tiny.items() if f"model.{k}" not in imp.settings and k != "img_size"}
+    cfg, error = _resolve(config or imp.preset, read_off, overrides)
+    if cfg is None or not set(_net_names(cfg)) <= set(imp.nets):
+        with_stand_ins, _ = _resolve(config or imp.preset, {**stand_in, **read_off}, overrides)
+        if with_stand_ins is not None and not set(_net_names(with_stand_ins)) <= set(imp.nets):
+            cfg = with_stand_ins
+        else:
             stand_in = {}
-        if not stand_in:
-            raise CheckpointError(f"{where}: the architecture read off the weights is not one this toolkit can "
-                                  f"build ({e})") from None
+    else:
+        stand_in = {}
+    if cfg is None:
+        raise CheckpointError(f"{where}: the architecture read off the weights is not one this toolkit can build "
+                              f"({error})")
     seed_everything(cfg.train.seed)
     model = create_model(cfg.model_name, cfg.model)
-    if stand_in and set(imp.nets) >= set(model.nets):
-        raise CheckpointError(f"{where}: the architecture read off the weights is not one this toolkit can build "
-                              f"(the preset's settings of {', '.join(stand_in)} do not fit it)")
     if stand_in:
         absent = ", ".join(n for n in model.nets if n not in imp.nets)
         shown = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in stand_in.items())
@@ -199,6 +200,19 @@ def build(imp: Imported, config: str | None, overrides: list[Override], data_roo
         _check_fit(net, sd, model.nets[net].state_dict(), where, cfg.model_name)
     ckpt.load_nets(model.nets, imp.nets, names=list(imp.nets), where=where, model=cfg.model_name)
     return model, cfg
+
+
+def _resolve(source: str, values: dict[str, Any], overrides: list[Override]) -> tuple[RunConfig | None, str]:
+    try:
+        return resolve_config(source, [*given(values), *overrides]), ""
+    except ConfigError as e:
+        return None, str(e)
+
+
+def _net_names(cfg: RunConfig) -> list[str]:
+    """The nets of ``cfg``'s model, built on the meta device (no memory, no weights)."""
+    with torch.device("meta"):
+        return list(create_model(cfg.model_name, cfg.model).nets)
 
 
 def _check_fit(net: str, given_sd: Mapping[str, Tensor], ours: Mapping[str, Tensor], where: str, model: str) -> None:
@@ -261,9 +275,9 @@ def _write_run(imp: Imported, model: TranslationModel, cfg: RunConfig, out: Path
                              extra={"imported_from": imp.files, "official_format": fmt})
     ckpt.write(record, ckpt.checkpoint_dir(out) / ckpt.LATEST)
     try:
-        (out / "config.yaml").write_text(cfg.to_yaml())
+        RunFolder(out).config.write_text(cfg.to_yaml())
     except OSError as e:
-        raise NiceganError(f"cannot write {out / 'config.yaml'}: {e.strerror or e}") from None
+        raise NiceganError(f"cannot write {RunFolder(out).config}: {e.strerror or e}") from None
     return ImportReport(fmt, cfg.model_name, out, "run", imp.step, DIRECTIONS, imp.settings, notes,
                         model.num_parameters())
 
