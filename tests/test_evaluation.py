@@ -119,3 +119,27 @@ def test_mmd_and_tsne_are_sane() -> None:
     rep = latent_analysis(x, x + 3.0)
     assert rep.embedding.shape == (80, 2), "one t-SNE point per image"
     assert np.isfinite(rep.embedding).all() and rep.mmd2_ab > rep.mmd2_within_a
+
+
+def test_a_newly_registered_metric_appears_in_evaluate_unasked(evaluated_run: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    """evaluate's output is made by the registry: a metric registered anywhere shows up, with its default report
+    (its scalars under its name), in the text, the JSON and the run's log, without touching the command."""
+    from nicegan.evaluation import register_metric
+    from nicegan.evaluation.registry import _METRICS
+
+    @register_metric("test_brightness")
+    def _brightness(ctx) -> dict[str, float]:
+        return {"mean_weight": float(next(ctx.model.parameters()).detach().mean())}
+
+    try:
+        assert main(["evaluate", "--checkpoint", str(evaluated_run), "--json", "--no-progress"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert set(out["test_brightness"]) == {"mean_weight"} and "results" in out
+        last = json.loads((evaluated_run / "metrics.jsonl").read_text().splitlines()[-1])
+        assert last["test_brightness"] == out["test_brightness"]
+        assert main(["evaluate", "--checkpoint", str(evaluated_run), "--no-progress"]) == 0
+        text = capsys.readouterr().out
+        assert text.startswith("a2b: FID") and "test_brightness mean_weight: " in text
+    finally:
+        del _METRICS["test_brightness"]

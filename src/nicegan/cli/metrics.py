@@ -74,7 +74,7 @@ def run_folders(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from nicegan.evaluation import EvalContext, evaluate
+    from nicegan.evaluation import EvalContext, evaluate, report
     from nicegan.evaluation.fid import FeatureExtractor, get_protocol, resolve_weights
     from nicegan.inference import load_model
     from nicegan.training.logging import RunLogger
@@ -88,39 +88,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
     out = evaluate(EvalContext(model, root, directions, limit=args.limit, progress=args.progress, extractor=ext))
     if args.kid_subsets or args.kid_subset_size:
         log.warning("--kid-subsets/--kid-subset-size apply to eval-folders only; evaluate uses the protocol's")
-    results, diagnostics = out["fid_kid"]["results"], out["fid_kid"]["diagnostics"]
-    for d, r in results.items():
-        for w in r.warnings():
-            log.warning("%s: %s", d, w)
+    shown = report(out)  # every metric's own fields and lines: a newly registered one appears without a change here
+    for w in shown.warnings:
+        log.warning("%s", w)
     record: dict = {"checkpoint": str(args.checkpoint), "step": step, "data": root, "protocol": args.protocol,
-                    "weights": ext.weights.identity, "results": {d: r.to_dict() for d, r in results.items()}}
-    if diagnostics:  # e.g. CoGAN's inversion error: how faithful the translations' latent codes are
-        record["diagnostics"] = diagnostics
-    accuracies = {**out.get("label_preservation", {}), **out.get("adaptation_accuracy", {})}
-    if accuracies:
-        record["label_preservation"] = accuracies
-    if "styles" in out["fid_kid"]:  # multimodal models: the protocol, one seeded random style per test image
-        record["styles"] = out["fid_kid"]["styles"]
-    if "diversity" in out:
-        record["diversity"] = out["diversity"]["results"]
-    if out.get("latent_mmd"):  # models with a latent code per domain: how close the two domains' codes are
-        record["latent_mmd"] = out["latent_mmd"]
+                    "weights": ext.weights.identity, **shown.fields}
     if args.json:
         print(json.dumps(record), flush=True)
     else:
-        for d, r in results.items():
-            print(f"{d}: {r.summary()}")
-            for k, v in diagnostics.get(d, {}).items():
-                print(f"{d}: mean {k} {v:.4g}")
-        for k, v in record.get("label_preservation", {}).items():
-            print(f"{k}: {100 * v:.1f} %")
-        for d, r in record.get("diversity", {}).items():
-            print(f"{d}: diversity {r['score']:.4g} (mean pairwise Inception-feature distance, {r['styles']} styles "
-                  f"x {r['inputs']} inputs)")
-        if "styles" in record:
-            print(f"styles: {record['styles']}")
-        for k, v in record.get("latent_mmd", {}).items():
-            print(f"{k}: {v:.5f}")
+        for line in shown.lines:
+            print(line)
         sys.stdout.flush()
     run = RunFolder.of(Path(args.checkpoint).expanduser())
     if run is not None:  # after printing: a read-only or full run folder must not cost the result

@@ -9,12 +9,15 @@ diagnostics), ``label_preservation`` and ``adaptation_accuracy`` (``builtin:digi
 from nicegan.evaluation import analysis, digits, diversity, translation  # noqa: F401  (registers each metric)
 from nicegan.evaluation.registry import (
     EvalContext,
+    Report,
     applicable,
     evaluate,
     list_metrics,
     needs_extractor,
     register_metric,
+    report,
     scalars,
 )
 
-__all__ = ["EvalContext", "applicable", "evaluate", "list_metrics", "needs_extractor", "register_metric", "scalars"]
+__all__ = ["EvalContext", "Report", "applicable", "evaluate", "list_metrics", "needs_extractor", "register_metric",
+           "report", "scalars"]

@@ -29,7 +29,7 @@ from nicegan.core.visual import grid, heatmap_images, save_png
 from nicegan.data import open_domain
 from nicegan.data.sources import ImageSource
 from nicegan.data.transforms import test_transform
-from nicegan.evaluation.registry import EvalContext, register_metric
+from nicegan.evaluation.registry import EvalContext, Report, register_metric
 from nicegan.inference import translate_batches
 from nicegan.models.base import LatentModel, TranslationModel
 
@@ -210,7 +210,14 @@ def _has_both_latents(ctx: EvalContext) -> bool:
     return isinstance(ctx.model, LatentModel) and set(getattr(ctx.model, "directions", ())) == {"a2b", "b2a"}
 
 
-@register_metric("latent_mmd", applies=_has_both_latents)
+def _latent_mmd_report(outputs: dict[str, float]) -> Report:
+    """Models with a latent code per domain: how close the two domains' codes are."""
+    if not outputs:
+        return Report({}, [])
+    return Report({"latent_mmd": dict(outputs)}, [f"{k}: {v:.5f}" for k, v in outputs.items()])
+
+
+@register_metric("latent_mmd", applies=_has_both_latents, report=_latent_mmd_report, rank=30)
 def latent_mmd_metric(ctx: EvalContext) -> dict[str, float]:
     """Latent MMD^2 between the two domains' codes and within each domain (alternate halves), on at most
     :data:`LATENT_IMAGES` (or ``limit``) images per domain of the evaluated split; shared codes bring the first

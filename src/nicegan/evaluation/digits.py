@@ -33,7 +33,7 @@ from nicegan.core.errors import NiceganError
 from nicegan.data.digits import DigitsPair, is_digits, load_builtin, load_digits_pair
 from nicegan.data.sources import ArraySource, spread_indices
 from nicegan.data.transforms import test_transform
-from nicegan.evaluation.registry import EvalContext, register_metric
+from nicegan.evaluation.registry import EvalContext, Report, register_metric
 from nicegan.inference import translate_batches
 from nicegan.models.base import ClassifierModel, TranslationModel
 
@@ -164,14 +164,20 @@ def _on_digits(ctx: EvalContext) -> bool:
     return is_digits(ctx.data_root)
 
 
-@register_metric("label_preservation", applies=_on_digits)
+def _accuracy_report(outputs: dict[str, float]) -> Report:
+    """Accuracies as percentages, recorded together under ``label_preservation`` (both digits metrics)."""
+    return Report({"label_preservation": dict(outputs)}, [f"{k}: {100 * v:.1f} %" for k, v in outputs.items()])
+
+
+@register_metric("label_preservation", applies=_on_digits, report=_accuracy_report, rank=10)
 def label_preservation_metric(ctx: EvalContext) -> dict[str, float]:
     """Label preservation of the translations on the digits test splits, with the untranslated baselines (only
     the evaluated directions, and at most ``limit`` images each, spread over the split)."""
     return label_preservation(ctx.model, pair=load_builtin(ctx.data_root), directions=ctx.directions, limit=ctx.limit)
 
 
-@register_metric("adaptation_accuracy", applies=lambda ctx: _on_digits(ctx) and isinstance(ctx.model, ClassifierModel))
+@register_metric("adaptation_accuracy", applies=lambda ctx: _on_digits(ctx) and isinstance(ctx.model, ClassifierModel),
+                 report=_accuracy_report, rank=11)
 def adaptation_accuracy_metric(ctx: EvalContext) -> dict[str, float]:
     """Domain adaptation: accuracy of the model's own classifier on both digits test splits."""
     return adaptation_accuracy(ctx.model, pair=load_builtin(ctx.data_root))

@@ -20,7 +20,7 @@ from PIL import Image
 from nicegan.core.errors import NiceganError
 from nicegan.data import open_domain
 from nicegan.data.transforms import tensor_to_uint8, test_transform
-from nicegan.evaluation.registry import EvalContext, register_metric
+from nicegan.evaluation.registry import EvalContext, Report, register_metric
 from nicegan.evaluation.translation import DIRECTION_DOMAINS
 from nicegan.inference import translate_batches
 from nicegan.inference.styles import require_style_model, style_bank
@@ -70,8 +70,15 @@ def _scalars(outputs: dict[str, Any]) -> dict[str, float]:
     return {f"eval/diversity_{d}": r["score"] for d, r in outputs["results"].items()}
 
 
+def _report(outputs: dict[str, Any]) -> Report:
+    results = outputs["results"]
+    return Report({"diversity": results},
+                  [f"{d}: diversity {r['score']:.4g} (mean pairwise Inception-feature distance, {r['styles']} styles "
+                   f"x {r['inputs']} inputs)" for d, r in results.items()])
+
+
 @register_metric("diversity", applies=lambda ctx: isinstance(ctx.model, StyleModel), scalars=_scalars,
-                 needs_extractor=True)
+                 needs_extractor=True, report=_report, rank=20)
 def diversity(ctx: EvalContext) -> dict[str, Any]:
     """Diversity score per direction (see the module docstring) on ``DIVERSITY_INPUTS`` test images (at most
     ``limit``) with ``DIVERSITY_STYLES`` styles each."""

@@ -8,6 +8,7 @@ scalars. Adding a metric is one decorated function in one module of this package
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,26 @@ class EvalContext:
     style_seed: int = 0
 
 
+@dataclass
+class Report:
+    """How one metric's outputs read in ``nicegan evaluate``: ``fields`` join the JSON record (and the run's
+    metrics.jsonl; a dict under a key another metric also fills is merged into it), ``lines`` are printed, and
+    ``warnings`` are logged."""
+
+    fields: dict[str, Any]
+    lines: list[str]
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+def _default_report(name: str, scalars: Callable[[dict[str, Any]], dict[str, float]]) -> Callable[[dict[str, Any]],
+                                                                                                  Report]:
+    """A metric that says nothing else reports its scalars under its name, one line each."""
+    def report(outputs: dict[str, Any]) -> Report:
+        values = scalars(outputs)
+        return Report({name: values}, [f"{name} {k}: {v:.4g}" for k, v in values.items()])
+    return report
+
+
 @dataclass(frozen=True)
 class Metric:
     """A registered metric."""
@@ -47,6 +68,10 @@ class Metric:
     #: whether the metric reads images through ``ctx.extractor`` (the Inception network, costly to build): callers
     #: build it only when a metric they run says so
     needs_extractor: bool = False
+    #: its outputs as ``nicegan evaluate`` shows and records them (default: its scalars under its name)
+    report: Callable[[dict[str, Any]], Report] | None = None
+    #: where its report goes among the others (lower first; ties in registration order)
+    rank: int = 100
 
 
 _METRICS: dict[str, Metric] = {}
@@ -58,7 +83,8 @@ def _float_outputs(outputs: dict[str, Any]) -> dict[str, float]:
 
 def register_metric(name: str, *, applies: Callable[[EvalContext], bool] = lambda ctx: True,
                     scalars: Callable[[dict[str, Any]], dict[str, float]] = _float_outputs,
-                    needs_extractor: bool = False,
+                    needs_extractor: bool = False, report: Callable[[dict[str, Any]], Report] | None = None,
+                    rank: int = 100,
                     ) -> Callable[[Callable[[EvalContext], dict[str, Any]]], Callable[[EvalContext], dict[str, Any]]]:
     """Decorator registering ``fn(ctx) -> outputs`` as metric ``name``.
 
@@ -66,12 +92,15 @@ def register_metric(name: str, *, applies: Callable[[EvalContext], bool] = lambd
         applies: whether the metric can run in a context (metrics that do not apply are skipped by default).
         scalars: the metric's outputs as flat ``name -> float`` scalars for run logs (default: its float outputs).
         needs_extractor: the metric needs ``ctx.extractor`` (the Inception feature extractor).
+        report: how ``nicegan evaluate`` prints and records its outputs (default: its scalars under its name).
+        rank: where that report goes among the others' (lower first; default 100, after the shipped metrics).
     """
 
     def deco(fn: Callable[[EvalContext], dict[str, Any]]) -> Callable[[EvalContext], dict[str, Any]]:
         if name in _METRICS:
             raise RuntimeError(f"metric name {name!r} registered twice")
-        _METRICS[name] = Metric(name, fn, applies, scalars, needs_extractor)
+        _METRICS[name] = Metric(name, fn, applies, scalars, needs_extractor,
+                                report or _default_report(name, scalars), rank)
         return fn
 
     return deco
@@ -124,6 +153,22 @@ def evaluate(ctx: EvalContext, metrics: Iterable[str] | None = None) -> dict[str
                 raise NiceganError(f"metric {name!r} does not apply to the {ctx.model.name} model on {ctx.data_root}")
             out[name] = metric.compute(ctx)
     return out
+
+
+def report(results: dict[str, dict[str, Any]]) -> Report:
+    """Every metric's :class:`Report` of :func:`evaluate`'s results, merged in registration order: what ``nicegan
+    evaluate`` prints and records, so a newly registered metric appears there without touching the command."""
+    merged = Report({}, [], [])
+    for name in sorted(results, key=lambda n: get_metric(n).rank):  # sorted() is stable: ties keep their order
+        part = get_metric(name).report(results[name])  # type: ignore[misc]
+        for key, value in part.fields.items():
+            if isinstance(value, dict) and isinstance(merged.fields.get(key), dict):
+                merged.fields[key] = {**merged.fields[key], **value}
+            else:
+                merged.fields[key] = value
+        merged.lines += part.lines
+        merged.warnings += part.warnings
+    return merged
 
 
 def scalars(results: dict[str, dict[str, Any]]) -> dict[str, float]:

@@ -22,7 +22,7 @@ from nicegan.data.sources import ArraySource, FolderSource, ImageSource, spread_
 from nicegan.data.transforms import tensor_to_uint8, test_transform
 from nicegan.evaluation.fid import MetricResult, compare_features
 from nicegan.evaluation.fid.features import FeatureExtractor, folder_signature
-from nicegan.evaluation.registry import EvalContext, register_metric
+from nicegan.evaluation.registry import EvalContext, Report, register_metric
 from nicegan.inference import translate_batches
 from nicegan.inference.styles import seeded_style_fn
 from nicegan.models.base import StyleModel, TranslationModel
@@ -75,7 +75,23 @@ def _fid_kid_scalars(outputs: dict[str, Any]) -> dict[str, float]:
     return values
 
 
-@register_metric("fid_kid", scalars=_fid_kid_scalars, needs_extractor=True)
+def _fid_kid_report(outputs: dict[str, Any]) -> Report:
+    results, diagnostics = outputs["results"], outputs["diagnostics"]
+    fields: dict[str, Any] = {"results": {d: r.to_dict() for d, r in results.items()}}
+    if diagnostics:  # e.g. CoGAN's inversion error: how faithful the translations' latent codes are
+        fields["diagnostics"] = diagnostics
+    if "styles" in outputs:  # multimodal models: the protocol, one seeded random style per test image
+        fields["styles"] = outputs["styles"]
+    lines = []
+    for d, r in results.items():
+        lines.append(f"{d}: {r.summary()}")
+        lines += [f"{d}: mean {k} {v:.4g}" for k, v in diagnostics.get(d, {}).items()]
+    if "styles" in outputs:
+        lines.append(f"styles: {outputs['styles']}")
+    return Report(fields, lines, [f"{d}: {w}" for d, r in results.items() for w in r.warnings()])
+
+
+@register_metric("fid_kid", scalars=_fid_kid_scalars, needs_extractor=True, report=_fid_kid_report, rank=0)
 def fid_kid(ctx: EvalContext) -> dict[str, Any]:
     """FID/KID per direction of the translations of the test split against the other domain's real images.
 
