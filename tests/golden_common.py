@@ -73,7 +73,13 @@ def norm_rel(a: Tensor, b: Tensor) -> float:
 
 
 def rel(ours: float | Tensor, ref: float | Tensor) -> float:
+    """``|ours - ref| / |ref|`` (0 when equal)."""
     return abs(float(ours) - float(ref)) / max(abs(float(ref)), 1e-300)
+
+
+def from_uint8(u8: Tensor) -> Tensor:
+    """The official ``ToTensor`` + ``Normalize(0.5, 0.5)`` in float64, from stored uint8 images."""
+    return (u8.double() / 255 - 0.5) / 0.5
 
 
 class Spread:

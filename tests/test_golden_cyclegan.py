@@ -33,6 +33,7 @@ from nicegan.configs.schema import TrainConfig
 from nicegan.models.cyclegan import CycleGAN, CycleGANConfig
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step
+from tests.golden_common import max_rel
 
 GOLDEN = Path(os.environ.get("NICEGAN_CYCLEGAN_GOLDEN_DIR", Path(__file__).parent / "golden" / "cyclegan"))
 FILES = sorted(GOLDEN.glob("*.pt")) if GOLDEN.is_dir() else []
@@ -43,10 +44,6 @@ TRAIN_ATOL = 1e-8
 #: seeded draws: the CPU kernels of normal_/uniform_ differ by an ulp or two between instruction sets
 SEED_RTOL = 2e-6
 SPREAD_KINDS = ("t2", "avx2")
-
-
-def _max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-300))
 
 
 def _config(c: dict) -> CycleGANConfig:
@@ -108,7 +105,7 @@ def test_seeded_build_draws_the_official_initial_weights(path: Path) -> None:
         sd = fresh.nets[ours].state_dict()
         assert set(sd) == {k[len(f"init.{off}."):] for k in g if k.startswith(f"init.{off}.")}, ours
         for k, v in sd.items():
-            err = _max_rel(v, g[f"init.{off}.{k}"])
+            err = max_rel(v, g[f"init.{off}.{k}"])
             assert err <= SEED_RTOL, f"{ours}.{k}: {err:.2e}"
 
 
@@ -126,9 +123,9 @@ def test_eval_outputs_match_official(path: Path, dtype: torch.dtype) -> None:
     for name, out in outs.items():
         ref = g[f"{tag}.{name}"]
         assert out.dtype == ref.dtype and out.shape == ref.shape, name
-        assert _max_rel(out, ref) <= rtol, f"{name}: {_max_rel(out, ref):.2e}"
+        assert max_rel(out, ref) <= rtol, f"{name}: {max_rel(out, ref):.2e}"
     for name, out in outs_translate.items():
-        assert _max_rel(out, g[f"{tag}.{name}"]) <= rtol, f"translate {name}"
+        assert max_rel(out, g[f"{tag}.{name}"]) <= rtol, f"translate {name}"
 
 
 class _Draws:

@@ -54,6 +54,7 @@ from nicegan.configs.schema import TrainConfig
 from nicegan.models.drit import DRIT, DRITConfig
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step
+from tests.golden_common import from_uint8, max_rel, norm_rel, rel
 
 GOLDEN = Path(os.environ.get("NICEGAN_GOLDEN_DRIT_DIR", Path(__file__).parent / "golden" / "drit"))
 FILES = sorted(GOLDEN.glob("*.pt")) if GOLDEN.is_dir() else []
@@ -63,23 +64,6 @@ NET_MAP = {"disA": "dis_a", "disB": "dis_b", "disA2": "dis_a2", "disB2": "dis_b2
 EVAL_RTOL, LOSS_RTOL, STATE_RTOL, SPREAD_FACTOR, STEP_ATOL = 1e-10, 1e-9, 1e-6, 3.0, 1e-6
 SPREAD_KINDS = ("t2", "avx2")
 OFFICIAL_LR, OFFICIAL_BETAS, OFFICIAL_WEIGHT_DECAY = 1e-4, (0.5, 0.999), 1e-4  # model.py's hard-coded Adam
-
-
-def _max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-300))
-
-
-def _norm_rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-300))
-
-
-def _rel(ours: float, ref: float) -> float:
-    return 0.0 if ours == ref else abs(ours - ref) / max(abs(ref), 1e-300)
-
-
-def _unit(u8: torch.Tensor) -> torch.Tensor:
-    """The official ToTensor + Normalize(0.5, 0.5) in float64."""
-    return (u8.double() / 255 - 0.5) / 0.5
 
 
 def config_from_official(c: dict) -> DRITConfig:
@@ -201,32 +185,32 @@ def test_eval_outputs_match_official(path: Path) -> None:
     g, c, model = _load(path)
     model.eval()
     concat = c["options"]["concat"]
-    x = {"a": _unit(g["real_A_u8"][0, :1]), "b": _unit(g["real_B_u8"][0, :1])}
+    x = {"a": from_uint8(g["real_A_u8"][0, :1]), "b": from_uint8(g["real_B_u8"][0, :1])}
     with torch.no_grad():
         content = {d: model.nets["enc_c"](x[d], d) for d in "ab"}
         for d in "ab":
-            assert _max_rel(content[d], g[f"eval.enc_c.{d}"]) <= EVAL_RTOL, f"enc_c {d}"
+            assert max_rel(content[d], g[f"eval.enc_c.{d}"]) <= EVAL_RTOL, f"enc_c {d}"
         logits = model.nets["dis_content"](torch.cat([content["a"], content["b"]])).flatten()
-        assert _max_rel(logits, g["eval.disContent"]) <= EVAL_RTOL, "dis_content"
+        assert max_rel(logits, g["eval.disContent"]) <= EVAL_RTOL, "dis_content"
         size, crop = x["a"].shape[-1], g["eval.a2b"].shape[-1]  # translations: the central crop
         lo = (size - crop) // 2
         e = {d: x[d][..., lo:lo + crop, lo:lo + crop] for d in "ab"}
         for d in "ab":
             if concat:
                 mu, logvar = model.nets["enc_a"](e[d], d)
-                assert _max_rel(mu, g[f"eval.enc_a.mu_{d}"]) <= EVAL_RTOL, f"mu {d}"
-                assert _max_rel(logvar, g[f"eval.enc_a.logvar_{d}"]) <= EVAL_RTOL, f"logvar {d}"
+                assert max_rel(mu, g[f"eval.enc_a.mu_{d}"]) <= EVAL_RTOL, f"mu {d}"
+                assert max_rel(logvar, g[f"eval.enc_a.logvar_{d}"]) <= EVAL_RTOL, f"logvar {d}"
                 assert torch.equal(model.encode_style(e[d], d), mu)
             else:
-                assert _max_rel(model.nets["enc_a"](e[d], d), g[f"eval.enc_a.{d}"]) <= EVAL_RTOL, f"enc_a {d}"
+                assert max_rel(model.nets["enc_a"](e[d], d), g[f"eval.enc_a.{d}"]) <= EVAL_RTOL, f"enc_a {d}"
         for direction, src in (("a2b", "a"), ("b2a", "b")):
             ours = model.translate(e[src], direction, g[f"eval.style_{direction}"])
-            assert _max_rel(ours, g[f"eval.{direction}"]) <= EVAL_RTOL, direction
+            assert max_rel(ours, g[f"eval.{direction}"]) <= EVAL_RTOL, direction
         for off, ours_net, d in (("disA", "dis_a", "a"), ("disA2", "dis_a2", "a"), ("disB", "dis_b", "b"),
                                  ("disB2", "dis_b2", "b")):
             for i, out in enumerate(model.nets[ours_net](e[d])):
                 ref = g[f"eval.{off}.{i}"]
-                assert out.shape == ref.shape and _max_rel(out, ref) <= EVAL_RTOL, f"{ours_net} scale {i}"
+                assert out.shape == ref.shape and max_rel(out, ref) <= EVAL_RTOL, f"{ours_net} scale {i}"
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
@@ -240,7 +224,7 @@ def test_training_step_matches_official(path: Path, monkeypatch: pytest.MonkeyPa
     for s in range(steps):
         replay = ReplayTorch(our_draw_order(g, c, s))
         monkeypatch.setattr(drit_module, "torch", replay)
-        logs = train_step(model, optimizers, {"a": _unit(g["real_A_u8"][s]), "b": _unit(g["real_B_u8"][s])})
+        logs = train_step(model, optimizers, {"a": from_uint8(g["real_A_u8"][s]), "b": from_uint8(g["real_B_u8"][s])})
         monkeypatch.setattr(drit_module, "torch", torch)
         assert not replay.queue, f"step {s}: we used {replay.used} draws, {len(replay.queue)} official ones were left"
         pairs = loss_pairs(cfg, d_iter)
@@ -252,9 +236,9 @@ def test_training_step_matches_official(path: Path, monkeypatch: pytest.MonkeyPa
         for ours_terms, official in pairs:
             ours = sum(w * float(logs[t]) for w, t in ours_terms)
             ref = sum(_official(g, k, s) for k in official.split("+"))
-            own = max((_rel(sum(_official(r, k, s) for k in official.split("+")), ref) for r in spread), default=0.0)
+            own = max((rel(sum(_official(r, k, s) for k in official.split("+")), ref) for r in spread), default=0.0)
             tol = max(LOSS_RTOL, SPREAD_FACTOR * own)
-            assert _rel(ours, ref) <= tol, f"step {s} {official}: ours {ours!r} official {ref!r} (tol {tol:.1e})"
+            assert rel(ours, ref) <= tol, f"step {s} {official}: ours {ours!r} official {ref!r} (tol {tol:.1e})"
     worst = []
     atol = STEP_ATOL * OFFICIAL_LR * steps * d_iter  # at most d_iter Adam steps of any net per iteration
     for off, ours_net in NET_MAP.items():
@@ -266,7 +250,7 @@ def test_training_step_matches_official(path: Path, monkeypatch: pytest.MonkeyPa
             own = max((float(r["spread.final"][json.loads(r["config"])["spread_keys"].index(key)]) for r in spread),
                       default=0.0)
             tol = max(STATE_RTOL, SPREAD_FACTOR * own)
-            err = _norm_rel(v, ref_state[k])
+            err = norm_rel(v, ref_state[k])
             floor = atol * v.numel() ** 0.5 / float(ref_state[k].double().norm().clamp_min(1e-300))
             worst.append((err / max(tol, floor), err, max(tol, floor), f"{ours_net}.{k}"))
     ratio, err, tol, name = max(worst)

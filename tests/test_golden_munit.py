@@ -42,6 +42,7 @@ from nicegan.configs.schema import TrainConfig
 from nicegan.models.munit import MUNIT, MUNITConfig
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step
+from tests.golden_common import from_uint8, max_rel, norm_rel, rel
 
 GOLDEN = Path(os.environ.get("NICEGAN_GOLDEN_MUNIT_DIR", Path(__file__).parent / "golden" / "munit"))
 FILES = sorted(GOLDEN.glob("*.pt")) if GOLDEN.is_dir() else []
@@ -58,23 +59,6 @@ LOSSES = {"loss_dis_a": "dis/adv_a", "loss_dis_b": "dis/adv_b", "loss_dis_total"
           "loss_gen_recon_c_b": "gen/recon_c_b", "loss_gen_cycrecon_x_a": "gen/cycle_a",
           "loss_gen_cycrecon_x_b": "gen/cycle_b", "loss_gen_total": "gen/total"}
 DRAWS = ("dis.s_a", "dis.s_b", "gen.s_a", "gen.s_b")
-
-
-def _max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-300))
-
-
-def _norm_rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-300))
-
-
-def _rel(ours: float, ref: float) -> float:
-    return 0.0 if ours == ref else abs(ours - ref) / max(abs(ref), 1e-300)
-
-
-def _unit(u8: torch.Tensor) -> torch.Tensor:
-    """The official ToTensor + Normalize(0.5, 0.5) in float64."""
-    return (u8.double() / 255 - 0.5) / 0.5
 
 
 def config_from_official(hp: dict) -> MUNITConfig:
@@ -132,7 +116,7 @@ def test_golden_files_present() -> None:
 def test_eval_outputs_match_official(path: Path) -> None:
     g, _, model = _load(path)
     model.eval()
-    x = {"a": _unit(g["real_A_u8"][0, :1]), "b": _unit(g["real_B_u8"][0, :1])}
+    x = {"a": from_uint8(g["real_A_u8"][0, :1]), "b": from_uint8(g["real_B_u8"][0, :1])}
     with torch.no_grad():
         for dom in "ab":
             gen = model.gen(dom)
@@ -142,13 +126,13 @@ def test_eval_outputs_match_official(path: Path) -> None:
                 ref = g[f"eval.gen_{dom}.{name}"]
                 ref = ref.flatten(1) if name == "style" else ref  # official B x 8 x 1 x 1
                 assert ours.shape == ref.shape, name
-                assert _max_rel(ours, ref) <= EVAL_RTOL, f"gen_{dom}.{name}: {_max_rel(ours, ref):.2e}"
+                assert max_rel(ours, ref) <= EVAL_RTOL, f"gen_{dom}.{name}: {max_rel(ours, ref):.2e}"
             for i, out in enumerate(model.nets[f"dis_{dom}"](x[dom])):
                 ref = g[f"eval.dis_{dom}.{i}"]
-                assert out.shape == ref.shape and _max_rel(out, ref) <= EVAL_RTOL, f"dis_{dom} scale {i}"
+                assert out.shape == ref.shape and max_rel(out, ref) <= EVAL_RTOL, f"dis_{dom} scale {i}"
         for direction, src in (("a2b", "a"), ("b2a", "b")):
             ours = model.translate(x[src], direction, g[f"eval.style_{direction}"])
-            assert _max_rel(ours, g[f"eval.{direction}"]) <= EVAL_RTOL, direction
+            assert max_rel(ours, g[f"eval.{direction}"]) <= EVAL_RTOL, direction
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
@@ -169,7 +153,7 @@ def test_training_steps_match_official(path: Path) -> None:
     for s, seed in enumerate(c["step_seeds"]):
         drawn.clear()
         torch.manual_seed(seed)
-        logs = train_step(model, optimizers, {"a": _unit(g["real_A_u8"][s]), "b": _unit(g["real_B_u8"][s])})
+        logs = train_step(model, optimizers, {"a": from_uint8(g["real_A_u8"][s]), "b": from_uint8(g["real_B_u8"][s])})
         assert len(drawn) == len(DRAWS), f"step {s}: we drew {len(drawn)} style codes, the official code 4"
         for name, ours in zip(DRAWS, drawn, strict=True):
             assert torch.equal(ours, g[f"draw.{name}"][s].flatten(1)), f"step {s}: style draw {name} differs"
@@ -178,10 +162,10 @@ def test_training_steps_match_official(path: Path) -> None:
             if term not in logs:  # a term whose weight is 0: the official code logs 0, ours skips it
                 assert ref == 0 and hp["recon_x_cyc_w"] == 0, (official, ref)
                 continue
-            tol = max(LOSS_RTOL, SPREAD_FACTOR * max((_rel(float(r[f"train.{official}"][s]), ref) for r in spread),
+            tol = max(LOSS_RTOL, SPREAD_FACTOR * max((rel(float(r[f"train.{official}"][s]), ref) for r in spread),
                                                      default=0.0))
             ours = float(logs[term])
-            assert _rel(ours, ref) <= tol, f"step {s} {official}: ours {ours!r} official {ref!r} (tol {tol:.1e})"
+            assert rel(ours, ref) <= tol, f"step {s} {official}: ours {ours!r} official {ref!r} (tol {tol:.1e})"
     worst = []
     atol = STEP_ATOL * hp["lr"] * len(c["step_seeds"])
     for net in NETS:
@@ -193,7 +177,7 @@ def test_training_steps_match_official(path: Path) -> None:
             own = max((float(r["spread.final"][json.loads(r["config"])["spread_keys"].index(key)]) for r in spread),
                       default=0.0)
             tol = max(STATE_RTOL, SPREAD_FACTOR * own)
-            err = _norm_rel(v, ref_state[k])
+            err = norm_rel(v, ref_state[k])
             floor = atol * v.numel() ** 0.5 / float(ref_state[k].double().norm().clamp_min(1e-300))
             worst.append((err / max(tol, floor), err, max(tol, floor), key))
     ratio, err, tol, name = max(worst)

@@ -31,6 +31,7 @@ from nicegan.configs.schema import TrainConfig
 from nicegan.models.ugatit import UGATIT, UGATITConfig
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step
+from tests.golden_common import max_rel
 
 GOLDEN = Path(os.environ.get("NICEGAN_UGATIT_GOLDEN_DIR", Path(__file__).parent / "golden" / "ugatit"))
 FILES = sorted(GOLDEN.glob("*.pt")) if GOLDEN.is_dir() else []
@@ -44,10 +45,6 @@ SEED_RTOL = 2e-6
 SPREAD_KINDS = ("t2", "avx2")
 #: official input of each net's eval output (the golden's first image of each domain)
 EVAL_INPUT = {"genA2B": "A", "genB2A": "B", "disGA": "A", "disLA": "A", "disGB": "B", "disLB": "B"}
-
-
-def _max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-300))
 
 
 def _config(c: dict) -> UGATITConfig:
@@ -107,7 +104,7 @@ def test_seeded_build_draws_the_official_initial_weights(path: Path) -> None:
         sd = fresh.nets[ours].state_dict()
         assert set(sd) == {k[len(f"init.{off}."):] for k in g if k.startswith(f"init.{off}.")}, ours
         for k, v in sd.items():
-            err = _max_rel(v, g[f"init.{off}.{k}"])
+            err = max_rel(v, g[f"init.{off}.{k}"])
             assert err <= SEED_RTOL, f"{ours}.{k}: {err:.2e}"
 
 
@@ -124,9 +121,9 @@ def test_eval_outputs_match_official(path: Path, dtype: torch.dtype) -> None:
             for part, out in zip(("out", "cam_logit", "heatmap"), outs, strict=True):
                 ref = g[f"{tag}.{off}.{part}"]
                 assert out.dtype == ref.dtype and out.shape == ref.shape, (off, part)
-                assert _max_rel(out, ref) <= rtol, f"{off}.{part}: {_max_rel(out, ref):.2e}"
-        assert _max_rel(model.translate(x["A"], "a2b"), g[f"{tag}.genA2B.out"]) <= rtol
-        assert _max_rel(model.heatmap(x["B"], "b2a"), g[f"{tag}.genB2A.heatmap"]) <= rtol
+                assert max_rel(out, ref) <= rtol, f"{off}.{part}: {max_rel(out, ref):.2e}"
+        assert max_rel(model.translate(x["A"], "a2b"), g[f"{tag}.genA2B.out"]) <= rtol
+        assert max_rel(model.heatmap(x["B"], "b2a"), g[f"{tag}.genB2A.heatmap"]) <= rtol
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
