@@ -60,3 +60,13 @@ def test_the_run_folder_layout_has_one_owner() -> None:
                  for i, line in enumerate(p.read_text().splitlines())
                  if spelled.search(line) and not line.lstrip().startswith("#")]
     assert not offenders, f"ask RunFolder (nicegan.formats.run_folder) for these paths: {offenders}"
+
+
+def test_the_fid_extractor_has_one_factory() -> None:
+    """Every caller builds the Inception feature extractor through evaluation.fid.make_extractor (it was built in
+    four places, each resolving protocol and weights its own way)."""
+    src = Path(__file__).resolve().parents[1] / "src" / "nicegan"
+    sites = [f"{p.relative_to(src)}:{i + 1}" for p in sorted(src.rglob("*.py"))
+             for i, line in enumerate(p.read_text().splitlines()) if "FeatureExtractor(" in line
+             and not line.lstrip().startswith(("class ", "#"))]
+    assert len(sites) == 1 and sites[0].startswith("evaluation/fid/__init__.py:"), sites

@@ -75,14 +75,13 @@ def run_folders(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from nicegan.evaluation import EvalContext, evaluate, report
-    from nicegan.evaluation.fid import FeatureExtractor, get_protocol, resolve_weights
+    from nicegan.evaluation.fid import make_extractor
     from nicegan.inference import load_model
     from nicegan.training.logging import RunLogger
 
     model, cfg, step = load_model(args.checkpoint, args.device)
     root = dataset_root(args.data, cfg.data.root)
-    ext = FeatureExtractor(get_protocol(args.protocol), resolve_weights(args.inception_weights, args.progress),
-                           args.device, args.batch_size)
+    ext = make_extractor(args.protocol, args.inception_weights, args.device, args.batch_size, args.progress)
     # "both" means every direction the model has (an exported bundle may hold one)
     directions = model.directions if args.direction == "both" else (model.require_direction(args.direction),)
     out = evaluate(EvalContext(model, root, directions, limit=args.limit, progress=args.progress, extractor=ext))

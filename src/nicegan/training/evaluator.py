@@ -16,11 +16,10 @@ class Evaluator:
     """FID/KID (paper protocol, both directions) and the digits metrics, tracking the best FID per direction."""
 
     def __init__(self, cfg: RunConfig, device: torch.device, cache_dir: Path) -> None:
-        from nicegan.evaluation.fid import FeatureExtractor, get_protocol, resolve_weights
+        from nicegan.evaluation.fid import make_extractor
 
         self.cfg, self.cache_dir = cfg, cache_dir
-        weights = resolve_weights(cfg.train.inception_weights or None)  # fails before training if missing
-        self.ext = FeatureExtractor(get_protocol("paper"), weights, device)
+        self.ext = make_extractor("paper", cfg.train.inception_weights or None, device)  # fails before training
 
     def run(self, model: TranslationModel, extra: dict[str, Any], step: int) -> tuple[dict[str, float], list[str]]:
         """Scores (logged names) and the directions whose FID improved on the best so far (``extra["best"]``)."""

@@ -23,7 +23,7 @@ from nicegan.evaluation.fid.weights import InceptionWeights, resolve_weights
 MIN_FID_IMAGES = 50
 
 __all__ = ["MIN_FID_IMAGES", "MetricResult", "fid_from_features", "kid_from_features", "compare_features",
-           "eval_folders", "FeatureExtractor", "PROTOCOLS", "get_protocol", "resolve_weights"]
+           "eval_folders", "FeatureExtractor", "PROTOCOLS", "get_protocol", "make_extractor", "resolve_weights"]
 
 
 @dataclass
@@ -113,14 +113,22 @@ def compare_features(real: np.ndarray, fake: np.ndarray, protocol: Protocol, wei
                         len(fake), protocol.name, weights.identity)
 
 
+def make_extractor(protocol: str = "paper", inception_weights: str | Path | None = None,
+                   device: str | torch.device = "cpu", batch_size: int = 32,
+                   progress: bool | None = None) -> FeatureExtractor:
+    """The one way to the FID feature extractor: the protocol by name and the Inception weights (the shipped ones
+    when None; converted once and announced the first time), on ``device``. Everything that scores images calls this.
+    """
+    return FeatureExtractor(get_protocol(protocol), resolve_weights(inception_weights, progress), device, batch_size)
+
+
 def eval_folders(real_dir: str | Path, fake_dir: str | Path, protocol: str = "paper",
                  inception_weights: str | Path | None = None, device: str = "cpu", batch_size: int = 32,
                  kid_subsets: int | None = None, kid_subset_size: int | None = None, cache_real: bool = True,
                  progress: bool | None = None) -> MetricResult:
     """FID/KID between every image below ``real_dir`` and every image below ``fake_dir`` (any sizes and formats)."""
-    proto = get_protocol(protocol)
-    weights = resolve_weights(inception_weights, progress)
-    ext = FeatureExtractor(proto, weights, device, batch_size)
+    ext = make_extractor(protocol, inception_weights, device, batch_size, progress)
+    proto, weights = ext.protocol, ext.weights
     real, skipped_real = ext.folder_features(Path(real_dir), use_cache=cache_real, progress=progress)
     fake, skipped_fake = ext.folder_features(Path(fake_dir), use_cache=False, progress=progress)
     res = compare_features(real, fake, proto, weights, kid_subsets, kid_subset_size)

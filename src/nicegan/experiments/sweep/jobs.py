@@ -153,12 +153,12 @@ def _train_to(spec: RunSpec, step: int) -> None:
 
 
 def _extractor(weights: str, device: str) -> Any:
-    from nicegan.evaluation.fid import FeatureExtractor, get_protocol, resolve_weights
+    from nicegan.evaluation.fid import make_extractor
 
     key = (weights, device)
     if key not in _EXTRACTORS:  # one Inception network per process, shared by the runs an inline sweep evaluates
         _EXTRACTORS.clear()
-        _EXTRACTORS[key] = FeatureExtractor(get_protocol("paper"), resolve_weights(weights or None), device)
+        _EXTRACTORS[key] = make_extractor("paper", weights or None, device)
     return _EXTRACTORS[key]
 
 
