@@ -410,3 +410,15 @@ def test_cogan_port_nets_are_re_expressed_exactly(tmp_path: Path) -> None:
         for a, b in zip(model.nets["gen"](z), ref.nets["gen"](z), strict=True):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(model.classify(x, "b"), ref.classify(x, "b"), rtol=1e-5, atol=1e-5)
+
+
+def test_a_legacy_pickle_file_imports(tmp_path: Path) -> None:
+    """Files of PyTorch < 1.6 (the 2017-2018 releases) are legacy pickles, not zip archives: read without unpickling
+    anything but tensors (a released UNIT generator alone becomes a two-way bundle)."""
+    ref, _ = tiny_model("unit", seed=13)
+    path = tmp_path / "cat2tiger_gen_00500000.pkl"
+    torch.save(ref.nets["gen"].state_dict(), path, _use_new_zipfile_serialization=False)
+    assert path.read_bytes()[:1] == b"\x80", "a legacy pickle"
+    report = import_official([path], tmp_path / "bundle", img_size=SIZE)
+    assert report.kind == "bundle" and report.directions == ("a2b", "b2a") and report.step == 500000
+    _same_translation(tmp_path / "bundle", ref, ("a2b", "b2a"))
