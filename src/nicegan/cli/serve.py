@@ -4,30 +4,28 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 
 from nicegan.cli.common import add_device, add_listen, positive_int
 
 log = logging.getLogger("nicegan")
 
 
-def megabytes(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of megabytes, got {text!r}") from None
-    if not 0 < value <= 1e6:  # also refuses nan and inf
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1000000, got {text}")
-    return value
+def _up_to(unit: str, limit: float) -> Callable[[str], float]:
+    """An argparse type: a number of ``unit`` above 0 and at most ``limit`` (nan and inf refused)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number of {unit}, got {text!r}") from None
+        if not 0 < value <= limit:  # also refuses nan and inf
+            raise argparse.ArgumentTypeError(f"must be above 0 and at most {limit:.0f}, got {text}")
+        return value
+    return parse
 
 
-def seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 < value <= 86_400:  # also refuses nan and inf
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most 86400, got {text}")
-    return value
+megabytes = _up_to("megabytes", 1e6)
+seconds = _up_to("seconds", 86_400)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
