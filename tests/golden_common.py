@@ -77,6 +77,17 @@ def rel(ours: float | Tensor, ref: float | Tensor) -> float:
     return abs(float(ours) - float(ref)) / max(abs(float(ref)), 1e-300)
 
 
+def assert_official_init(model: nn.Module, g: dict[str, Tensor], net_map: dict[str, str], rtol: float) -> None:
+    """A seeded build drew the official initial weights: every net has exactly the official ``init.<net>.*`` keys,
+    each within ``rtol`` (max relative; seeded draws agree to float rounding of the init formulas)."""
+    for off, ours in net_map.items():
+        sd = model.nets[ours].state_dict()
+        assert set(sd) == {k[len(f"init.{off}."):] for k in g if k.startswith(f"init.{off}.")}, ours
+        for k, v in sd.items():
+            err = max_rel(v, g[f"init.{off}.{k}"])
+            assert err <= rtol, f"{ours}.{k}: {err:.2e}"
+
+
 def from_uint8(u8: Tensor) -> Tensor:
     """The official ``ToTensor`` + ``Normalize(0.5, 0.5)`` in float64, from stored uint8 images."""
     return (u8.double() / 255 - 0.5) / 0.5

@@ -33,7 +33,7 @@ from nicegan.configs.schema import TrainConfig
 from nicegan.models.cyclegan import CycleGAN, CycleGANConfig
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step
-from tests.golden_common import max_rel
+from tests.golden_common import assert_official_init, max_rel
 
 GOLDEN = Path(os.environ.get("NICEGAN_CYCLEGAN_GOLDEN_DIR", Path(__file__).parent / "golden" / "cyclegan"))
 FILES = sorted(GOLDEN.glob("*.pt")) if GOLDEN.is_dir() else []
@@ -101,12 +101,7 @@ def test_seeded_build_draws_the_official_initial_weights(path: Path) -> None:
     c = json.loads(g["config"])
     torch.manual_seed(c["seed"])
     fresh = CycleGAN(_config(c))
-    for off, ours in NET_MAP.items():
-        sd = fresh.nets[ours].state_dict()
-        assert set(sd) == {k[len(f"init.{off}."):] for k in g if k.startswith(f"init.{off}.")}, ours
-        for k, v in sd.items():
-            err = max_rel(v, g[f"init.{off}.{k}"])
-            assert err <= SEED_RTOL, f"{ours}.{k}: {err:.2e}"
+    assert_official_init(fresh, g, NET_MAP, SEED_RTOL)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["fp32", "fp64"])
