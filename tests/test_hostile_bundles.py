@@ -114,6 +114,7 @@ def _nested(b: Path) -> None:
 CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     "n_res 1e6 (edited config)": (_model(n_res=1_000_000), "does not describe the weights"),
     "img_size contradicts the weights": (_model(img_size=64), "does not describe the weights"),
+    "img_size edited in an old bundle": (lambda b: (_unbound(b), _model(img_size=64)(b)), "but it was exported with"),
     "ch 1e5 (edited config)": (_model(ch=100_000), "does not describe the weights"),
     "5000-digit step": (_raw_step("9" * 5000), "holds an integer of 5,000 digits"),
     "5000-digit n_res": (lambda b: (b / CONFIG).write_text((b / CONFIG).read_text().replace(
@@ -160,12 +161,32 @@ def test_configs_that_do_not_describe_the_weights_are_refused_before_the_build(
     old = tmp_path / "old"
     shutil.copytree(bundle, old)
     _unbound(old)
+    (old / "README.md").unlink()  # its model card would refuse the edit first: the build's own checks are tested
     load_model(old)  # still loads: older bundles keep working
     _model(**change)(old)
     t0 = time.monotonic()
     with deadline(SECONDS), pytest.raises(CheckpointError, match=message):
         load_model(old)
     assert time.monotonic() - t0 < SECONDS
+
+
+def test_an_edited_img_size_in_an_old_bundle_is_caught_by_its_model_card(bundle: Path, tmp_path: Path) -> None:
+    """NICE-GAN's light heads have the same shapes at every img_size, so an old bundle (no config digest) with an
+    edited ``model.img_size`` passes every shape check; the model card exported with it still records the size.
+    Without the card (deleted, or edited past recognition) nothing can tell: that residual is documented."""
+    old = tmp_path / "old"
+    shutil.copytree(bundle, old)
+    _unbound(old)
+    size = _meta(old)["config"]["model"]["img_size"]
+    _model(img_size=size * 2)(old)
+    with deadline(SECONDS), pytest.raises(CheckpointError) as e:
+        load_model(old)
+    msg = str(e.value)
+    assert f"model.img_size {size * 2}, but it was exported with {size}" in msg and "\n" not in msg, msg
+    (old / "README.md").unlink()
+    assert load_model(old)[1].model.img_size == size * 2  # the residual: no witness left
+    _model(img_size=size)(old)
+    load_model(old)  # an old bundle as exported (card or no card) keeps loading
 
 
 def test_a_huge_model_config_costs_no_memory(bundle: Path) -> None:

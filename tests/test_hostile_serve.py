@@ -32,14 +32,15 @@ saved = test_serve.saved  # a tiny NICE-GAN checkpoint
 
 
 @contextlib.contextmanager
-def serving(app: Any) -> Iterator[int]:
-    """``app`` served by uvicorn with nicegan's own server configuration, in a thread; yields the port."""
+def serving(app: Any, **options: Any) -> Iterator[int]:
+    """``app`` served by uvicorn with nicegan's own server configuration (``options`` passed on to it), in a thread;
+    yields the port."""
     import uvicorn
 
     from nicegan.web.common import server_config
 
     port = free_port("127.0.0.1")
-    server = uvicorn.Server(server_config(app, "127.0.0.1", port))
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port, **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     end = time.monotonic() + 20
@@ -119,6 +120,46 @@ def test_heads_too_long_or_too_slow_are_answered_not_dropped(translator: Transla
         assert time.monotonic() - t0 < 15
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             assert client.get("/health").json()["status"] == "ok"
+
+
+def vm_kb(field: str) -> int:
+    """A line of /proc/self/status in kB (VmRSS: resident now; VmHWM: the peak)."""
+    with open("/proc/self/status") as fh:
+        return int(next(line for line in fh if line.startswith(field + ":")).split()[1])
+
+
+def test_connections_over_the_limit_get_503_and_the_server_recovers(translator: Translator) -> None:
+    """The connection limit ``nicegan serve`` runs with (512) at 8: with 8 connections held open, 300 more requests
+    each get 503 and a closed connection at once, memory stays flat, and once the held ones are gone a normal request
+    is answered."""
+    service = TranslationService(translator, ServeLimits())
+    get = b"GET /health HTTP/1.1\r\n" + HOST + b"Connection: close\r\n\r\n"
+    with serving(create_app(service), max_connections=8) as port, deadline(60):
+        assert b'"ok"' in exchange(port, get)  # under the limit: answered
+        before = vm_kb("VmRSS")
+        held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(8)]
+        try:
+            t0 = time.monotonic()
+            replies = [exchange(port, get, timeout=10) for _ in range(300)]  # each read until the server closes
+            took = time.monotonic() - t0
+            held[0].sendall(get)  # a request on a held connection is over the limit too: refused and closed...
+            reply = b""
+            while more := held[0].recv(4096):  # b"": the server closed it
+                reply += more
+            assert status(reply) == 503
+            time.sleep(0.2)
+            held[1].sendall(get)  # ...which leaves 7 open: under the limit, answered
+            assert status(held[1].recv(4096)) == 200
+        finally:
+            for s in held:
+                s.close()
+        assert all(status(r) == 503 and r.endswith(b"Service Unavailable") for r in replies), replies[0][:200]
+        assert took < 30, took
+        assert vm_kb("VmRSS") - before < 50_000, "300 refused connections cost memory"
+        end = time.monotonic() + 5  # the server notices the closed connections on its next loop turns
+        while status(reply := exchange(port, get)) == 503 and time.monotonic() < end:
+            time.sleep(0.05)
+        assert status(reply) == 200 and b'"ok"' in reply, reply[:300]
 
 
 def multipart(name: str, ending: bytes) -> bytes:

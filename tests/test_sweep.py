@@ -151,6 +151,53 @@ def test_grid_interrupted_and_resumed(tmp_path: Path, capsys: pytest.CaptureFixt
     straight_run_equals(runs["slow", 1], out, "slow", 1, tmp_path / "straight-slow")
 
 
+def test_a_sweep_killed_with_sigkill_is_rerun_consistently(tmp_path: Path) -> None:
+    """``kill -9`` of the sweep process while its second run trains (after the run's first evaluation): rerunning
+    the same command keeps the finished run untouched, resumes the killed one from its last checkpoint, and the
+    results hold each (run, step) once; no temporary file is left behind."""
+    import subprocess
+    import time
+
+    sweep = write_sweep(tmp_path, steps=6, eval_steps=[2, 6], seeds=[0, 1], variants=[{"name": "base",
+                                                                                     "config": "digits"}])
+    out = tmp_path / "out"
+    runs = [out / "runs" / "base" / f"seed{k}" for k in (0, 1)]
+    cmd = [sys.executable, "-m", "nicegan", "sweep", str(sweep), "--out", str(out), "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NICEGAN_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first_eval = runs[1] / "evals" / "step_0000002.json"
+    try:
+        end = time.monotonic() + 120
+        while not first_eval.exists():
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < end, "the sweep did not reach the second run"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(30)
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (runs[1] / "evals" / "step_0000006.json").exists(), "killed too late: the second run had finished"
+    finished = {p: p.stat().st_mtime_ns for p in runs[0].rglob("*") if p.is_file() and p.name != ".lock"}
+
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "1 finished already, 1 to run" in res.stderr, res.stderr[-3000:]
+    assert "base seed 1 resumes at step 2" in res.stderr, res.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in runs[0].rglob("*") if p.is_file() and p.name != ".lock"} == finished
+    assert checkpoint.load(runs[1]).step == 6
+    rows = read_csv(out / "results.csv")
+    assert sorted((r["seed"], r["step"]) for r in rows) == [("0", "2"), ("0", "6"), ("1", "2"), ("1", "6")]
+    result = json.loads((out / "results.json").read_text())
+    assert [r["status"] for r in result["runs"]] == ["done", "done"] and len(result["rows"]) == 4
+    steps = [json.loads(line)["step"] for line in (runs[1] / "metrics.jsonl").read_text().splitlines()
+             if json.loads(line).get("event") == "train"]
+    assert steps == sorted(set(steps)), "the resumed run logged some steps twice"
+    leftovers = [p for p in out.rglob("*") if ".tmp" in p.name or p.name.endswith((".part", ".partial"))]
+    assert not leftovers, leftovers
+
+
 def fake_evals(out: Path, values: dict[tuple[str, int, int], float]) -> None:
     for (variant, seed, step), v in values.items():
         path = out / "runs" / variant / f"seed{seed}" / "evals" / f"step_{step:07d}.json"

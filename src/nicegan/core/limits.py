@@ -4,7 +4,10 @@ default limits of a download. Nothing here imports torch: the command line reads
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+from nicegan.core.errors import NiceganError
 
 #: seconds a dataset download, retries included, may take by default (the CycleGAN archives are at most a few hundred
 #: MB: well within this even at DOWNLOAD_MIN_RATE); the partial file is kept, so running the command again continues
@@ -86,6 +89,37 @@ def load_json(raw: bytes | str, *, max_bytes: int, max_nodes: int, max_depth: in
     if exceeds(tree, max_nodes, max_depth, keys=True):
         raise BoundsError(f"holds over {max_nodes:,} values")
     return tree
+
+
+class DamagedFileError(NiceganError, ValueError):
+    """A JSON file the toolkit wrote and reads back (a sweep's evaluation record, a download's resume record, a
+    cache) that is not valid JSON or is over its reader's bounds: damaged, truncated or edited. A ``ValueError``
+    too, so that readers which recompute an unreadable file go on catching it as before."""
+
+
+#: bounds of the JSON files the toolkit writes and reads back, each far over the largest real one: an evaluation
+#: record or a failure record is a few KB (a traceback and the run config at most some 100 KB), a
+#: ``metrics.jsonl`` line under 2 KB, a download's resume record under 1 KB, the image scan cache about 150 bytes
+#: and 5 values per image (7 million images fit)
+RECORD_BOUNDS = {"max_bytes": 16 << 20, "max_nodes": 1_000_000, "max_depth": 32}
+LOG_LINE_BOUNDS = {"max_bytes": 1 << 20, "max_nodes": 100_000, "max_depth": 16}
+SMALL_RECORD_BOUNDS = {"max_bytes": 1 << 20, "max_nodes": 10_000, "max_depth": 8}
+SCAN_CACHE_BOUNDS = {"max_bytes": 1 << 30, "max_nodes": 40_000_000, "max_depth": 4}
+
+
+def read_json_file(path: str | os.PathLike, *, max_bytes: int, max_nodes: int, max_depth: int,
+                   allow_nan: bool = True) -> Any:
+    """A JSON file the toolkit wrote, read through :func:`load_json` (NaN allowed by default: the toolkit writes
+    a diverged loss as NaN). Reads at most ``max_bytes + 1`` bytes, so a huge or sparse file costs no memory.
+
+    :class:`DamagedFileError` (one line naming the file) for anything :func:`load_json` refuses; ``OSError`` (a
+    missing or unreadable file) is the caller's to handle."""
+    with open(path, "rb") as fh:
+        raw = fh.read(max_bytes + 1)
+    try:
+        return load_json(raw, max_bytes=max_bytes, max_nodes=max_nodes, max_depth=max_depth, allow_nan=allow_nan)
+    except BoundsError as e:
+        raise DamagedFileError(f"{os.fspath(path)} is damaged: it {e}") from None
 
 
 def _depth(text: str) -> int:

@@ -50,7 +50,7 @@ from urllib.request import Request
 
 from nicegan.core.errors import NiceganError
 from nicegan.core.files import describe_os_error, replace_folder, sha256_file
-from nicegan.core.limits import DOWNLOAD_DEADLINE, DOWNLOAD_MIN_RATE
+from nicegan.core.limits import DOWNLOAD_DEADLINE, DOWNLOAD_MIN_RATE, SMALL_RECORD_BOUNDS, read_json_file
 from nicegan.core.progress import reporter
 from nicegan.core.version import __version__
 from nicegan.data.check import FOLDERS
@@ -258,7 +258,7 @@ def _opener(watchdog: _Watchdog) -> urllib.request.OpenerDirector:
 
 def _read_meta(path: Path) -> dict[str, Any]:
     try:
-        meta = json.loads(path.read_text())
+        meta = read_json_file(path, **SMALL_RECORD_BOUNDS)
         return meta if isinstance(meta, dict) else {}
     except (OSError, ValueError):
         return {}

@@ -26,6 +26,7 @@ from PIL import Image, ImageOps
 
 from nicegan.core.errors import DataError
 from nicegan.core.files import describe_os_error, entry_problem
+from nicegan.core.limits import SCAN_CACHE_BOUNDS, read_json_file
 
 log = logging.getLogger("nicegan")
 
@@ -238,8 +239,10 @@ def scan_images(files: Iterable[Path], cache_file: Path | None = None, desc: str
     cache: dict[str, list] = {}
     if cache_file is not None and cache_file.is_file():
         try:
-            cache = json.loads(cache_file.read_text())
-        except (OSError, ValueError):
+            cache = read_json_file(cache_file, **SCAN_CACHE_BOUNDS)
+        except (OSError, ValueError):  # DamagedFileError is a ValueError: the scan is done again
+            cache = {}
+        if not isinstance(cache, dict):
             cache = {}
     result, changed = ScanResult(), False
     for f in track(files, desc=desc, unit="img", progress=progress, quiet=len(files) <= 200):

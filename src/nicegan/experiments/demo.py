@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from nicegan.configs.schema import RunConfig, given, resolve_config
+from nicegan.core.limits import LOG_LINE_BOUNDS, BoundsError, load_json
 from nicegan.core.progress import plural
 from nicegan.core.visual import grid, save_png, visuals_grid
 from nicegan.data.digits import DIGITS, load_digits_pair
@@ -212,8 +213,8 @@ def read_train_log(path: Path) -> dict[str, list[tuple[int, float]]]:
         return {}
     for line in lines:
         try:
-            rec = json.loads(line)
-        except ValueError:
+            rec = load_json(line, **LOG_LINE_BOUNDS, allow_nan=True)  # a diverged loss is logged as NaN
+        except BoundsError:  # torn by a kill, damaged or hostile
             continue
         if not isinstance(rec, dict) or rec.get("event") != "train" or not isinstance(rec.get("step"), int):
             continue

@@ -230,6 +230,42 @@ def _check_binding(weights: Path, meta: dict[str, Any], where: str) -> None:
     if recorded is not None and recorded != _config_digest(meta):
         raise BundleError(f"the bundle {where} is damaged: its {CONFIG} does not describe the weights (the model, "
                           f"config, nets or directions were edited after export); export it again")
+    if recorded is None:
+        _check_card(weights.parent, meta, where)
+
+
+#: how much of a README.md :func:`_check_card` reads: a model card is a few KB
+MAX_CARD_BYTES = 256 * 1024
+
+
+def _check_card(folder: Path, meta: dict[str, Any], where: str) -> None:
+    """A bundle written before the weights recorded their config's digest: its model card (README.md, written by
+    the same export) records the model settings on its ``Architecture:`` line. A setting recorded there and in
+    config.json with another value was edited after export: for one that the weights' shapes do not show
+    (NICE-GAN's ``img_size`` with its light heads) this is the only witness. A card that is missing, edited past
+    recognition or of another layout checks nothing: older bundles keep loading."""
+    try:
+        with open(folder / CARD, "rb") as fh:
+            text = fh.read(MAX_CARD_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return
+    line = next((ln for ln in text.splitlines() if ln.startswith("Architecture: `") and ln.endswith("`")), None)
+    model = meta["config"].get("model")
+    if line is None or not isinstance(model, dict):
+        return
+    try:
+        recorded = load_json(line[len("Architecture: `"):-1], max_bytes=MAX_CARD_BYTES, max_nodes=10_000,
+                             max_depth=8, allow_nan=True)
+    except BoundsError:
+        return
+    if not isinstance(recorded, dict):
+        return
+    changed = [k for k in sorted(recorded) if k != "name" and k in model and recorded[k] != model[k]]
+    if changed:
+        k = changed[0]
+        raise BundleError(f"the bundle {where} is damaged: its {CONFIG} has model.{k} {model[k]!r}, but it was "
+                          f"exported with {recorded[k]!r} (its {CARD} records the settings; {CONFIG} was edited after "
+                          "export); export it again, or undo the edit")
 
 
 def _is_int(x: Any) -> bool:

@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from nicegan.core.limits import LOG_LINE_BOUNDS, BoundsError, load_json
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,8 @@ class RunFolder:
             return
         for line in data.decode("utf-8", "replace").splitlines():
             try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
+                rec = load_json(line, **LOG_LINE_BOUNDS, allow_nan=True)  # a diverged loss is logged as NaN
+            except BoundsError:  # torn by a kill, damaged, or nested deep enough to crash json's parser
                 continue
             if isinstance(rec, dict):
                 yield rec

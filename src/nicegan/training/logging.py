@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from nicegan.core.limits import LOG_LINE_BOUNDS, load_json
 from nicegan.formats.run_folder import RunFolder
 
 log = logging.getLogger("nicegan")
@@ -75,9 +76,9 @@ def repair_log(path: Path, resume_step: int) -> int:
     kept, dropped = [], 0
     for line in text.splitlines(keepends=True):
         try:
-            rec = json.loads(line)
+            rec = load_json(line, **LOG_LINE_BOUNDS, allow_nan=True)  # NaN: a diverged loss is logged as NaN
             ok = line.endswith("\n") and isinstance(rec, dict)
-        except ValueError:
+        except ValueError:  # BoundsError: torn, damaged or hostile
             ok = False
         step = rec.get("step") if ok else None
         if not ok or (isinstance(step, int) and step > resume_step):

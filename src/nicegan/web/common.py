@@ -112,15 +112,16 @@ MAX_HEAD_BYTES = 64 * 1024
 MAX_CONNECTIONS = 512
 
 
-def server_config(app: Any, host: str, port: int, **options: Any) -> Any:
+def server_config(app: Any, host: str, port: int, *, max_connections: int = MAX_CONNECTIONS, **options: Any) -> Any:
     """The uvicorn configuration of every nicegan web server: the h11 protocol with :func:`guarded_protocol`'s
-    limits (head size, head time), the keep-alive time and the connection limit above."""
+    limits (head size, head time), the keep-alive time and the connection limit (``max_connections``: a request
+    arriving while that many connections are open, its own included, is answered 503 and its connection closed)."""
     import uvicorn
 
     return uvicorn.Config(head_limits(app), host=host, port=port, log_level="warning", access_log=False,
                           http=guarded_protocol(),
                           h11_max_incomplete_event_size=MAX_HEAD_BYTES, timeout_keep_alive=int(KEEP_ALIVE_S),
-                          limit_concurrency=MAX_CONNECTIONS, **options)
+                          limit_concurrency=max_connections, **options)
 
 
 #: the most header fields a request may carry

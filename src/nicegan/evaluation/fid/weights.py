@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 from nicegan.core.errors import NiceganError
+from nicegan.core.limits import SMALL_RECORD_BOUNDS, read_json_file
 from nicegan.core.progress import reporter
 from nicegan.formats.checkpoint import atomic_save, read_torch_file
 
@@ -232,8 +233,9 @@ def _from_cache() -> InceptionWeights | None:
     if not (f.is_file() and meta.is_file()):
         return None
     try:
-        info = json.loads(meta.read_text())
-        if sha256_file(f) != info["file_sha256"]:
+        info = read_json_file(meta, **SMALL_RECORD_BOUNDS)
+        if not isinstance(info, dict) or not {"source", "features_sha256"} <= info.keys() or \
+                sha256_file(f) != info.get("file_sha256"):
             return None  # damaged: rebuild
         sd = read_torch_file(f)
     except (OSError, ValueError, KeyError, NiceganError):

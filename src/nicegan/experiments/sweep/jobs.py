@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nicegan.core.errors import NiceganError
+from nicegan.core.limits import RECORD_BOUNDS, DamagedFileError, read_json_file
 from nicegan.formats.run_folder import RunFolder
 
 log = logging.getLogger("nicegan")
@@ -66,11 +67,20 @@ def eval_path(run_dir: str | Path, step: int) -> Path:
     return Path(run_dir) / EVALS / f"step_{step:07d}.json"
 
 
+_DAMAGED: set[str] = set()
+
+
 def read_eval(run_dir: str | Path, step: int) -> dict[str, Any] | None:
     """The evaluation record of ``step``, or None when it is missing or unreadable (then it is computed again)."""
+    path = eval_path(run_dir, step)
     try:
-        rec = json.loads(eval_path(run_dir, step).read_text())
-    except (OSError, ValueError):
+        rec = read_json_file(path, **RECORD_BOUNDS)
+    except OSError:
+        return None
+    except DamagedFileError as e:  # computed again; said once, as the record is read several times per sweep
+        if str(path) not in _DAMAGED:
+            _DAMAGED.add(str(path))
+            log.warning("%s; that evaluation is done again", e)
         return None
     return rec if isinstance(rec, dict) and rec.get("step") == step and isinstance(rec.get("metrics"), dict) else None
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nicegan.core.limits import RECORD_BOUNDS, read_json_file
 from nicegan.experiments.sweep.jobs import FAILED, RunSpec, read_eval
 
 CONFIDENCE = 0.95
@@ -82,7 +83,7 @@ def collect(specs: list[RunSpec]) -> Collected:
             rows.append({"variant": spec.variant, "seed": spec.seed, "step": step, **values})
         error = None
         with contextlib.suppress(OSError, ValueError, AttributeError):  # no failure recorded (or unreadable)
-            error = json.loads((Path(spec.run_dir) / FAILED).read_text()).get("error")
+            error = read_json_file(Path(spec.run_dir) / FAILED, **RECORD_BOUNDS).get("error")
         status = ("failed" if error else "done" if done == len(spec.eval_steps) else
                   "incomplete" if done or Path(spec.run_dir).exists() else "not started")
         runs.append({"variant": spec.variant, "seed": spec.seed, "status": status, "evaluated_steps": done,

@@ -14,6 +14,7 @@ Layout of the output folder ``OUT``::
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -59,7 +60,7 @@ def plan(sweep: Sweep, out: Path, device: str | None = None, threads: int | None
     specs = []
     for v in sweep.variants:
         for seed in sweep.seeds:
-            cfg = json.loads(json.dumps(configs[v.name]))  # a copy per run
+            cfg = copy.deepcopy(configs[v.name])  # a copy per run
             cfg["train"]["seed"] = seed
             specs.append(RunSpec(v.name, seed, str(run_dir(out, v.name, seed)), cfg, sweep.eval_steps,
                                  sweep.metrics, sweep.eval_limit, threads, progress, sweep.final_metrics,
