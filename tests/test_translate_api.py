@@ -175,7 +175,10 @@ def test_translator_returns_the_kind_it_was_given(saved: Path, tmp_path: Path) -
     t = torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255
     out = tr(t, "a2b")
     assert out.shape == (3, 32, 36) and out.dtype == torch.float32
-    assert torch.equal((out * 255).round().byte(), torch.from_numpy(np.asarray(ref).copy()).permute(2, 0, 1))
+    # Tensors stay tensors (no 8-bit round trip) and are resized with torch's antialiased bilinear filter on their
+    # own device, so they agree with the PIL path to a few 8-bit steps where a resize is needed, not exactly.
+    diff = (out * 255 - torch.from_numpy(np.asarray(ref).copy()).permute(2, 0, 1).float()).abs()
+    assert diff.max() <= 4 and diff.mean() < 1
     assert tr(t[None].repeat(2, 1, 1, 1), "a2b").shape == (2, 3, 32, 36)
     assert tr((t * 255).round().byte(), "a2b").dtype == torch.uint8
     mixed = tr([img, arr, path], "a2b")

@@ -71,11 +71,13 @@ def _style_codes(model, args: argparse.Namespace):
     """The style codes the options ask for (``K x style_dim``), None for a model without styles and no option.
 
     A multimodal model given none of the options translates every input with one seeded style (code 0 of
-    ``--style-seed``, default 0), so the same command always writes the same images.
+    ``--style-seed``, default 0), so the same command always writes the same images. A seed and a reference image
+    become codes in :func:`nicegan.inference.styles.resolve_style`, as for the Python API and the web app.
     """
+    from pathlib import Path
+
     from nicegan.core.errors import NiceganError
-    from nicegan.data.images import ImageDecodeError, load_rgb
-    from nicegan.inference.styles import require_style_model, style_bank, style_of_image, target_domain
+    from nicegan.inference.styles import require_style_model, resolve_style, style_bank, target_domain
     from nicegan.models.base import StyleModel
 
     asked = [opt for opt, value in (("--styles", args.styles), ("--style-seed", args.style_seed),
@@ -90,18 +92,14 @@ def _style_codes(model, args: argparse.Namespace):
     if args.style_from is not None:
         if args.style_seed is not None:
             log.warning("--style-seed is ignored with --style-from (the style comes from the image)")
-        try:
-            reference = load_rgb(args.style_from)
-        except ImageDecodeError as e:
-            raise NiceganError(f"--style-from {args.style_from}: {e}") from None
-        code = style_of_image(model, reference, target_domain(args.direction))
+        code = resolve_style(model, Path(args.style_from), args.direction, "--style-from")
         log.info("style code of %s (domain %s)", args.style_from, target_domain(args.direction).upper())
         return code[None]
-    codes = style_bank(model, args.styles or 1, seed)
-    if args.styles is None:
-        log.info("multimodal model: one random style (style seed %d) for every input; --styles K writes K styles "
-                 "per input", seed)
-    return codes
+    if args.styles is not None:
+        return style_bank(model, args.styles, seed)
+    log.info("multimodal model: one random style (style seed %d) for every input; --styles K writes K styles "
+             "per input", seed)
+    return resolve_style(model, seed, args.direction, "--style-seed")[None]
 
 
 def _run_video(args: argparse.Namespace) -> int:

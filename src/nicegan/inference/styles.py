@@ -5,9 +5,16 @@ Seeded draws: code ``i`` of seed ``s`` comes from its own generator, seeded with
 on how many codes are drawn, on the batch size or on the device: ``nicegan translate --styles 4 --style-seed 7``
 writes ``NAME_s2.png`` with the same code 2 that ``--styles 3 --style-seed 7`` uses, and ``nicegan evaluate`` gives
 test image ``i`` code ``i`` of its seed. The prior of every StyleModel in the toolkit (MUNIT, DRIT) is N(0, I).
+
+:func:`resolve_style` is the one place a user's choice of style (a seed, a code or a reference image) becomes a code:
+``nicegan translate --style-seed S``, ``Translator(..., style=S)`` and the web app's "style seed" box all take code 0
+of seed ``S``, so one seed names one style everywhere. Nothing outside this module seeds a generator for styles
+(tests/test_style_resolver.py checks it).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,14 +22,20 @@ from PIL import Image
 from torch import Tensor
 
 from nicegan.core.errors import NiceganError
+from nicegan.data.images import ImageDecodeError, load_rgb, to_rgb
 from nicegan.data.transforms import test_transform
 from nicegan.inference.batches import StyleFn, inference_context
+from nicegan.inference.images import check_image
 from nicegan.models.base import StyleModel, TranslationModel
 
 #: the largest ``--style-seed`` (NumPy's seed sequence takes any non-negative integer; this keeps it a 64-bit one)
 MAX_STYLE_SEED = 2**63 - 1
 #: the most style codes one call draws (``--styles K``)
 MAX_STYLES = 1024
+
+#: what names one style: a seed (int), a style code (``style_dim`` floats, tensor or array) or a reference image of
+#: the target domain (PIL image or path)
+StyleSpec = int | np.integer | Tensor | np.ndarray | str | Path | Image.Image
 
 
 def require_style_model(model: TranslationModel, option: str = "style codes") -> StyleModel:
@@ -87,6 +100,40 @@ def style_of_image(model: TranslationModel, image: Image.Image, domain: str, siz
     finally:
         model.train(was_training)
     return code.reshape(-1).float().cpu().clone()
+
+
+def resolve_style(model: TranslationModel, style: StyleSpec, direction: str, option: str = "style") -> Tensor:
+    """The one style code (``style_dim``, float32, CPU) that ``style`` names for a translation in ``direction``.
+
+    An int is a style seed: code 0 of that seed (:func:`prior_styles`), the code ``nicegan translate --style-seed``
+    gives every input and the web app gives its upload. A tensor or array of ``style_dim`` finite floats is the
+    code itself. A PIL image or a path is a reference image of the target domain: its encoded style. ``option``
+    names the setting in error messages (``style``, ``--style-from``, ``style_seed``).
+    """
+    style_model = require_style_model(model, option)
+    if isinstance(style, (int, np.integer)) and not isinstance(style, bool):
+        return prior_styles(model, int(style), 1)[0]
+    if isinstance(style, (str, Path)):
+        try:
+            style = load_rgb(Path(style).expanduser())
+        except ImageDecodeError as e:
+            raise NiceganError(f"{option} {style}: cannot read it: {e}") from None
+    if isinstance(style, Image.Image):
+        check_image(*style.size)  # before a lazily opened image is decoded
+        try:
+            reference = to_rgb(style)
+        except (OSError, ValueError) as e:  # a lazily opened image whose pixels cannot be decoded
+            raise NiceganError(f"{option}: cannot decode the reference image ({' '.join(str(e).split())[:120]})"
+                               ) from None
+        return style_of_image(model, reference, target_domain(direction))
+    if isinstance(style, (Tensor, np.ndarray)):
+        code = torch.as_tensor(np.asarray(style) if isinstance(style, np.ndarray) else style.detach().cpu())
+        dim = style_model.style_dim
+        if code.numel() != dim or not code.is_floating_point() or not torch.isfinite(code).all():
+            raise NiceganError(f"a style code must be {dim} finite floats, got {tuple(code.shape)} {code.dtype}")
+        return code.reshape(dim).float()
+    raise NiceganError(f"{option} must be a seed (int), a style code (tensor or array) or a reference image (path "
+                       f"or PIL image), got {type(style).__name__}")
 
 
 def target_domain(direction: str) -> str:

@@ -12,19 +12,21 @@ pixel count (decompression bombs). Every refusal is an HTTP 4xx with ``{"error":
 
 Concurrency: requests are served concurrently (uploads stream on the event loop; decoding, translation and PNG
 encoding run in the threadpool). The translation itself holds one lock on the model, so one image is translated at
-a time with all of torch's threads, and the others wait their turn; the model's train/eval flag and, for
-multimodal models, the seeded random generator are then never shared between two requests. At most
-``max_queue`` requests hold an upload at once (each at most ``max_upload_bytes`` plus one decoded image of at most
-``max_pixels``); a request beyond that gets 503 at once instead of piling up memory.
+a time with all of torch's threads, and the others wait their turn; the model's train/eval flag is then never
+shared between two requests. At most ``max_queue`` requests hold an upload at once (each at most
+``max_upload_bytes`` plus one decoded image of at most ``max_pixels``); a request beyond that gets 503 at once
+instead of piling up memory.
 
 Stopping (Ctrl-C, SIGTERM): :meth:`TranslationService.stop` is called at once (:func:`nicegan.web.common.run_app`);
 the translation in progress ends at its next network layer, uploads still arriving are cut off, and every request
 in flight is answered 503, so the server exits promptly instead of finishing a long full-resolution translation
 first.
 
-Multimodal models (:class:`~nicegan.models.base.StyleModel`) get a "style seed" box: the style code is drawn from
-the model's prior under that seed, so a seed names a style and reproduces it; an empty box draws a fresh seed, which
-the answer reports.
+Multimodal models (:class:`~nicegan.models.base.StyleModel`) get a "style seed" box: seed ``S`` names the style
+:func:`nicegan.inference.styles.resolve_style` gives it, code 0 of ``S``, the style ``nicegan translate --style-seed
+S`` and ``Translator(..., style=S)`` give, so a seed reproduces a style here and elsewhere; one code serves the whole
+image, every tile of a full-resolution translation included. An empty box draws a fresh seed, which the answer
+reports.
 
 This module does not use ``from __future__ import annotations``: FastAPI must see the real ``Request`` class of the
 routes defined in :func:`create_app`, which string annotations would hide (it is imported inside the function).
@@ -46,7 +48,8 @@ from typing import Any
 from PIL import Image
 
 from nicegan.core.errors import NiceganError
-from nicegan.web.common import BASE_HEADERS, PAGE_POLICY, html_escape, require_web, script_json
+from nicegan.web.common import BASE_HEADERS, PAGE_POLICY, require_web, script_json
+from nicegan.web.pages import Markup, render
 
 log = logging.getLogger("nicegan")
 
@@ -63,8 +66,12 @@ MAX_PIXELS = 89_478_485
 MULTIPART_OVERHEAD = 64 * 1024
 #: the longest an upload may take to arrive (a 20 MB upload needs only 1.4 Mbit/s)
 UPLOAD_TIMEOUT_S = 120.0
-#: the largest style seed (the page's number box and torch.manual_seed agree on it)
-MAX_SEED = 2**31 - 1
+#: the largest style seed: nicegan.inference.styles.MAX_STYLE_SEED, what the style resolver takes (not imported: that
+#: loads torch; tests/test_style_resolver.py checks they agree)
+MAX_SEED = 2**63 - 1
+#: the largest seed the server draws for an empty box: JavaScript reads JSON numbers as doubles, exact up to 2**53 - 1,
+#: so the page shows the drawn seed as it is and the user can type it back
+MAX_DRAWN_SEED = 2**53 - 1
 #: the Pillow decoders an upload may use: the common photo and web formats (JPEG covers the MPO files many phones
 #: write). Others are refused, e.g. EPS, which Pillow hands to Ghostscript.
 DECODERS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF", "PPM")
@@ -328,7 +335,10 @@ class TranslationService:
         if seed_text:
             if not self.has_style:
                 raise UploadError(f"the {self.translator.name} model has no style codes: leave style_seed out")
-            if not seed_text.isdigit() or int(seed_text) > MAX_SEED:
+            # ASCII digits only (int() reads "\u0663" too) and no more of them than MAX_SEED has (int() refuses
+            # thousands of digits with an error of its own)
+            if (not (seed_text.isascii() and seed_text.isdigit()) or len(seed_text) > len(str(MAX_SEED))
+                    or int(seed_text) > MAX_SEED):
                 raise UploadError(f"style_seed must be a whole number from 0 to {MAX_SEED}, got {seed_text[:20]!r}")
             seed = int(seed_text)
         return {"direction": direction, "full_resolution": full in TRUE, "style_seed": seed}
@@ -343,15 +353,12 @@ class TranslationService:
         if full_resolution:
             self.check_full_resolution(image.size, name)
         if self.has_style and style_seed is None:
-            style_seed = secrets.randbelow(MAX_SEED + 1)
+            style_seed = secrets.randbelow(MAX_DRAWN_SEED + 1)
         try:
             with self._turn(ticket), self._interruptible(ticket):
                 self.check_running()  # it may have waited for its turn while the server was asked to stop
                 started = time.perf_counter()
-                if self.has_style:
-                    out, heat = self._styled(image, direction, full_resolution, style_seed)
-                else:
-                    out, heat = self._plain(image, direction, full_resolution)
+                out, heat = self._translation(image, direction, full_resolution, style_seed)
                 seconds = time.perf_counter() - started
         except UploadError:
             raise
@@ -378,23 +385,16 @@ class TranslationService:
                               f"{self.translator.img_size} px, {ew} x {eh} = {ew * eh:,} pixels, over this server's "
                               f"limit of {self.limits.max_pixels:,} (--max-pixels); turn full resolution off", 413)
 
-    def _plain(self, image: Image.Image, direction: str,
-               full_resolution: bool) -> tuple[Image.Image, Image.Image | None]:
+    def _translation(self, image: Image.Image, direction: str, full_resolution: bool,
+                     seed: int | None) -> tuple[Image.Image, Image.Image | None]:
+        """The translation (and heatmap) of one upload. A style seed goes to the Translator as ``style=seed``, so
+        the shared resolver turns it into one code for the whole image (every tile too), with a generator of its
+        own: torch's global one is never touched."""
         t = self.translator
+        style = {"style": seed} if seed is not None else {}
         if t.has_heatmap:
-            return t(image, direction, keep_size=full_resolution, heatmap=True)
-        return t(image, direction, keep_size=full_resolution), None
-
-    def _styled(self, image: Image.Image, direction: str, full_resolution: bool,
-                seed: int | None) -> tuple[Image.Image, Image.Image | None]:
-        """A multimodal model draws its style code from the prior with torch's generator: seed it for this call
-        only (the lock is held, so no other request draws from it meanwhile)."""
-        import torch
-
-        device = self.translator.device
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
-            return self._plain(image, direction, full_resolution)
+            return t(image, direction, keep_size=full_resolution, heatmap=True, **style)
+        return t(image, direction, keep_size=full_resolution, **style), None
 
 
 # -- HTTP ---------------------------------------------------------------------------------------------------------
@@ -606,167 +606,6 @@ def render_page(service: TranslationService) -> str:
               "heatmap": info["heatmap"], "style": info["style"]}
     subtitle = " \u00b7 ".join(("nicegan serve", f"model {info['model']}", f"step {info['step']:,}",
                                 f"trained at {info['img_size']} px"))
-    return (_PAGE.replace("{{SUBTITLE}}", html_escape(subtitle))
-            .replace("{{OPTIONS}}", options).replace("{{STYLE}}", style)
-            .replace("{{LIMITS}}", html_escape(f"up to {service.limits.upload_mb} and {mp:.3g} megapixels"))
-            .replace("{{HEATMAP_HIDDEN}}", "" if info["heatmap"] else " hidden")
-            .replace("{{CONFIG}}", script_json(config)))
-
-
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>nicegan serve</title>
-<style>
-  body { font-family: system-ui, sans-serif; margin: 0; background: #f4f4f6; color: #222; }
-  main { max-width: 1200px; margin: 0 auto; padding: 16px 24px 40px; }
-  h1 { font-size: 1.35rem; margin: 8px 0 2px; }
-  .sub { color: #555; margin: 0 0 14px; font-size: .95rem; }
-  .top { display: flex; flex-wrap: wrap; gap: 18px; align-items: stretch; }
-  .drop { flex: 1 1 360px; border: 2px dashed #9aa4b8; border-radius: 10px; background: #fff; padding: 14px 18px;
-          display: flex; flex-direction: column; gap: 8px; justify-content: center; }
-  .drop.over { border-color: #3b6fd8; background: #eef3ff; }
-  .drop small, .control small { color: #666; }
-  .controls { display: flex; flex-direction: column; gap: 10px; justify-content: center; }
-  .control { display: flex; gap: 8px; align-items: center; }
-  select, input[type=number] { font: inherit; padding: 3px 6px; }
-  input[type=number] { width: 8em; }
-  button { font: inherit; padding: 5px 14px; border-radius: 6px; border: 1px solid #3b6fd8; background: #3b6fd8;
-           color: #fff; cursor: pointer; }
-  button:disabled { opacity: .5; cursor: default; }
-  #message { min-height: 1.4em; margin: 14px 0 4px; color: #a11; font-weight: 600; }
-  #status { min-height: 1.2em; color: #555; margin-bottom: 10px; }
-  .row { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
-  figure { margin: 0; text-align: center; }
-  figcaption { margin-top: 6px; font-weight: 600; }
-  .frame { width: 320px; height: 320px; display: flex; align-items: center; justify-content: center;
-           background: #fff; border: 1px solid #ccc; border-radius: 6px; overflow: hidden; }
-  .frame img { width: 100%; height: 100%; object-fit: contain; }
-  .frame img:not([src]) { display: none; }
-  a.download { margin-left: 8px; font-weight: normal; }
-  a.download:not([href]) { display: none; }
-  [hidden] { display: none !important; }
-</style>
-</head>
-<body data-state="idle">
-<main>
-  <h1>Image translation</h1>
-  <p class="sub">{{SUBTITLE}}</p>
-  <div class="top">
-    <label class="drop" id="drop" for="file">
-      <span><b>Drop an image here</b> or choose a file:</span>
-      <input type="file" id="file" name="file" accept="image/*">
-      <small>{{LIMITS}}</small>
-    </label>
-    <div class="controls">
-      <label class="control">Direction <select id="direction">{{OPTIONS}}</select></label>
-      <label class="control"><input type="checkbox" id="full"> full resolution
-        <small>(translated in overlapping tiles; slower)</small></label>
-      {{STYLE}}
-      <div><button type="button" id="again" disabled>Translate again</button></div>
-    </div>
-  </div>
-  <div id="message" role="alert"></div>
-  <div id="status" aria-live="polite"></div>
-  <div class="row">
-    <figure><div class="frame"><img id="input" alt="input image"></div><figcaption>Input</figcaption></figure>
-    <figure><div class="frame"><img id="output" alt="translation"></div>
-      <figcaption>Translation <a id="download" class="download">download PNG</a></figcaption></figure>
-    <figure id="heatfig"{{HEATMAP_HIDDEN}}><div class="frame"><img id="heatmap" alt="attention heatmap"></div>
-      <figcaption>Attention (CAM heatmap)</figcaption></figure>
-  </div>
-</main>
-<script type="application/json" id="config">{{CONFIG}}</script>
-<script>
-"use strict";
-const cfg = JSON.parse(document.getElementById("config").textContent);
-const $ = id => document.getElementById(id);
-let file = null, preview = null, download = null, seq = 0;
-
-function setState(state) { document.body.dataset.state = state; }
-function say(text) { $("message").textContent = text || ""; }
-function clearOutputs() {
-  for (const id of ["output", "heatmap"]) $(id).removeAttribute("src");
-  $("download").removeAttribute("href");
-  if (download) URL.revokeObjectURL(download);
-  download = null;
-}
-// the download link holds a Blob, not the data URL: browsers refuse to download very long data URLs
-function blobUrl(dataUrl) {
-  const text = atob(dataUrl.slice(dataUrl.indexOf(",") + 1));
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  return URL.createObjectURL(new Blob([bytes], {type: "image/png"}));
-}
-function fail(text) { clearOutputs(); $("status").textContent = ""; say(text); setState("error"); }
-
-function pick(chosen) {
-  if (!chosen) return;
-  file = chosen;
-  if (preview) URL.revokeObjectURL(preview);
-  preview = URL.createObjectURL(file);
-  $("input").src = preview;
-  $("again").disabled = false;
-  translate();
-}
-
-async function translate() {
-  if (!file) return;
-  const mine = ++seq;
-  say("");
-  clearOutputs();
-  if (file.size > cfg.maxUploadBytes) {  // the server would refuse it too; do not send it at all
-    fail((file.name || "the file") + " is over this server's upload limit of " + cfg.uploadLimit +
-         " (--max-upload-mb)");
-    return;
-  }
-  setState("busy");
-  $("status").textContent = "Translating " + (file.name || "the image") + "...";
-  const body = new FormData();
-  body.append("file", file, file.name || "image");
-  body.append("direction", $("direction").value);
-  body.append("full_resolution", $("full").checked ? "1" : "0");
-  if (cfg.style && $("seed").value !== "") body.append("style_seed", $("seed").value);
-  let response, data;
-  try { response = await fetch("api/translate", {method: "POST", body: body}); }
-  catch (e) { if (mine === seq) fail("the server cannot be reached; is nicegan serve still running?"); return; }
-  try { data = await response.json(); }
-  catch (e) { data = {error: "the server sent an unreadable answer (HTTP " + response.status + ")"}; }
-  if (mine !== seq) return;  // a newer request took over
-  if (!response.ok) { fail(data.error || ("HTTP " + response.status)); return; }
-  $("output").src = data.translation;
-  download = blobUrl(data.translation);
-  $("download").href = download;
-  const stem = (file.name || "image").replace(/\\.[^.]*$/, "");
-  $("download").download = stem + "_" + data.direction + ".png";
-  if (data.heatmap) $("heatmap").src = data.heatmap;
-  let text = data.input_size.join("\u00d7") + " \u2192 " + data.output_size.join("\u00d7") + " (" +
-    data.direction + (data.full_resolution ? ", full resolution" : "") + ") in " + data.seconds.toFixed(2) + " s";
-  if (data.style_seed !== null) {
-    text += ", style seed " + data.style_seed;
-  }
-  $("status").textContent = text;
-  setState("done");
-}
-
-$("file").addEventListener("change", () => pick($("file").files[0]));
-$("input").addEventListener("error", () => $("input").removeAttribute("src"));
-const drop = $("drop");
-for (const ev of ["dragenter", "dragover"]) {
-  drop.addEventListener(ev, e => { e.preventDefault(); drop.classList.add("over"); });
-}
-for (const ev of ["dragleave", "drop"]) {
-  drop.addEventListener(ev, e => { e.preventDefault(); drop.classList.remove("over"); });
-}
-drop.addEventListener("drop", e => pick(e.dataTransfer.files[0]));
-for (const id of ["direction", "full", "seed"]) {
-  if ($(id)) $(id).addEventListener("change", () => translate());
-}
-$("again").addEventListener("click", () => translate());
-</script>
-</body>
-</html>
-"""
+    return render("serve", "nicegan serve", SUBTITLE=subtitle, OPTIONS=Markup(options), STYLE=Markup(style),
+                  LIMITS=f"up to {service.limits.upload_mb} and {mp:.3g} megapixels",
+                  HEATMAP_HIDDEN="" if info["heatmap"] else " hidden", CONFIG=Markup(script_json(config)))

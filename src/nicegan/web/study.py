@@ -34,7 +34,8 @@ from typing import Any
 
 from nicegan.core.errors import NiceganError
 from nicegan.core.limits import BoundsError, load_json
-from nicegan.web.common import BASE_HEADERS, PAGE_POLICY, ByteBoundedCache, html_escape, require_web
+from nicegan.web.common import BASE_HEADERS, PAGE_POLICY, ByteBoundedCache, require_web
+from nicegan.web.pages import render
 from nicegan.web.study_db import AlreadyVoted, StudyDB, Vote
 
 log = logging.getLogger("nicegan")
@@ -410,7 +411,7 @@ def create_app(server: StudyServer) -> Any:
         log.exception("user study: internal error on %s", request.url.path)
         return JSONResponse({"error": "internal error (logged on the server)"}, status_code=500, headers=no_store)
 
-    page = _PAGE.replace("{{QUESTION}}", html_escape(server.question))
+    page = render_page(server.question)
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> Any:
@@ -464,173 +465,6 @@ def create_app(server: StudyServer) -> Any:
     return app
 
 
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>Image study</title>
-<style>
-  body { font-family: system-ui, sans-serif; margin: 0; background: #f4f4f6; color: #222; }
-  main { max-width: 1200px; margin: 0 auto; padding: 16px 24px 40px; }
-  h1 { font-size: 1.35rem; margin: 8px 0 4px; }
-  .hint { color: #555; margin: 0 0 12px; font-size: 0.95rem; }
-  .bar { height: 8px; background: #ddd; border-radius: 4px; overflow: hidden; margin: 6px 0 16px; }
-  .bar > div { height: 100%; background: #3b6fd8; width: 0; transition: width .2s; }
-  #progress { font-weight: 600; }
-  .row { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
-  figure { margin: 0; text-align: center; }
-  figcaption { margin-top: 6px; font-weight: 600; }
-  .frame { width: 256px; height: 256px; display: flex; align-items: center; justify-content: center;
-           background: #fff; border: 1px solid #ccc; border-radius: 6px; }
-  .frame img { max-width: 100%; max-height: 100%; width: 100%; height: 100%; object-fit: contain; }
-  .source { padding-top: 3px; }  /* level with the options, whose buttons have a 3px border */
-  .source .frame { border-color: #888; }
-  .divider { width: 2px; align-self: stretch; background: #ccc; margin: 0 4px; }
-  button.option { padding: 0; border: 3px solid transparent; border-radius: 10px; background: none; cursor: pointer;
-                  font: inherit; color: inherit; }
-  button.option:hover:enabled, button.option:focus-visible { border-color: #3b6fd8; }
-  button.option:disabled { cursor: wait; opacity: .75; }
-  #message { min-height: 1.4em; margin: 12px 0; color: #a11; }
-  #done { display: none; font-size: 1.2rem; margin-top: 40px; }
-  footer { color: #888; font-size: .8rem; margin-top: 24px; }
-</style>
-</head>
-<body>
-<main>
-  <h1>{{QUESTION}}</h1>
-  <p class="hint">Click the image you prefer (or press its number key). There are no right or wrong answers.</p>
-  <div id="study">
-    <div><span id="progress">Loading...</span></div>
-    <div class="bar"><div id="bar"></div></div>
-    <div class="row">
-      <figure class="source"><div class="frame"><img id="source" alt="input image"></div>
-        <figcaption>Input</figcaption></figure>
-      <div class="divider"></div>
-      <div class="row" id="options"></div>
-    </div>
-  </div>
-  <div id="message" role="alert"></div>
-  <div id="done">Thank you! All trials are done; you can close this page.</div>
-  <footer>participant <span id="pid"></span></footer>
-</main>
-<script>
-"use strict";
-const KEY = "nicegan-study-participant";
-function participantId() {
-  const fromUrl = new URLSearchParams(location.search).get("pid");
-  let pid = fromUrl;
-  try { pid = pid || localStorage.getItem(KEY); } catch (e) { /* storage disabled: a fresh id per visit */ }
-  if (!pid) {
-    const bytes = new Uint8Array(8);
-    crypto.getRandomValues(bytes);
-    pid = "p" + Array.from(bytes, b => b.toString(16).padStart(2, "0")).join("");
-  }
-  try { localStorage.setItem(KEY, pid); } catch (e) { /* ignore */ }
-  return pid;
-}
-const pid = participantId();
-document.getElementById("pid").textContent = pid;
-let current = null, shownAt = 0, busy = false;
-
-function say(text) { document.getElementById("message").textContent = text || ""; }
-
-async function call(url, options) {
-  let response;
-  try { response = await fetch(url, options); }
-  catch (e) {
-    return {ok: false, data: {error: "the study server cannot be reached; check the connection and reload"}};
-  }
-  let data;
-  try { data = await response.json(); }
-  catch (e) { data = {error: "the server sent an unreadable answer (HTTP " + response.status + ")"}; }
-  return {ok: response.ok, status: response.status, data: data};
-}
-
-function loaded(img) {
-  return new Promise((resolve, reject) => {
-    if (img.complete && img.naturalWidth) { resolve(); return; }
-    img.onload = () => resolve();
-    img.onerror = () => reject(new Error("image"));
-  });
-}
-
-async function show(data) {
-  document.body.dataset.ready = "";
-  if (data.done) {
-    current = null;
-    document.getElementById("study").style.display = "none";
-    document.getElementById("done").style.display = "block";
-    document.body.dataset.ready = "done";
-    return;
-  }
-  current = data;
-  document.getElementById("progress").textContent = "Trial " + data.trial + " of " + data.total;
-  document.getElementById("bar").style.width = (100 * (data.trial - 1) / data.total) + "%";
-  const source = document.getElementById("source");
-  source.src = data.source;
-  const box = document.getElementById("options");
-  box.replaceChildren();
-  const images = [source];
-  data.options.forEach((opt, i) => {
-    const button = document.createElement("button");
-    button.className = "option";
-    button.type = "button";
-    button.disabled = true;
-    button.dataset.choice = opt.id;
-    const fig = document.createElement("figure");
-    const frame = document.createElement("div");
-    frame.className = "frame";
-    const img = document.createElement("img");
-    img.src = opt.src;
-    img.alt = "option " + (i + 1);
-    frame.appendChild(img);
-    const cap = document.createElement("figcaption");
-    cap.textContent = String(i + 1);
-    fig.append(frame, cap);
-    button.appendChild(fig);
-    button.addEventListener("click", () => choose(opt.id));
-    box.appendChild(button);
-    images.push(img);
-  });
-  try { await Promise.all(images.map(loaded)); }
-  catch (e) { say("An image could not be loaded; please reload the page."); return; }
-  if (current !== data) return;
-  box.querySelectorAll("button").forEach(b => { b.disabled = false; });
-  shownAt = performance.now();
-  document.body.dataset.ready = String(data.trial);
-}
-
-async function load() {
-  const r = await call("api/trial?pid=" + encodeURIComponent(pid));
-  if (!r.ok) { say(r.data.error); return; }
-  await show(r.data);
-}
-
-async function choose(id) {
-  if (busy || !current) return;
-  busy = true;
-  const trial = current.trial;
-  document.querySelectorAll("button.option").forEach(b => { b.disabled = true; });
-  const ms = Math.max(0, Math.round(performance.now() - shownAt));
-  const r = await call("api/vote", {method: "POST", headers: {"Content-Type": "application/json"},
-    body: JSON.stringify({participant: pid, trial: trial, choice: id, response_ms: ms})});
-  busy = false;
-  if (r.ok) { say(""); await show(r.data); return; }
-  say(r.data.error);
-  if (r.status === 409) { await load(); }  // answered elsewhere (another tab): carry on from the server's state
-  else { document.querySelectorAll("button.option").forEach(b => { b.disabled = false; }); }
-}
-
-document.addEventListener("keydown", ev => {
-  if (!current || ev.ctrlKey || ev.metaKey || ev.altKey) return;
-  const n = parseInt(ev.key, 10);
-  const buttons = document.querySelectorAll("button.option");
-  if (n >= 1 && n <= buttons.length && !buttons[n - 1].disabled) choose(buttons[n - 1].dataset.choice);
-});
-load();
-</script>
-</body>
-</html>
-"""
+def render_page(question: str) -> str:
+    """The participant's page (``assets/study.html``), asking ``question``."""
+    return render("study", "Image study", QUESTION=question)
