@@ -120,7 +120,7 @@ def test_imported_run_can_be_resumed(tmp_path: Path, tiny_data: Path) -> None:
 
 def test_mismatched_flags_are_refused(tmp_path: Path) -> None:
     path, _, _ = _fake_official_file(tmp_path)
-    with pytest.raises(CheckpointError, match="holds a light model, but --full"):
+    with pytest.raises(CheckpointError, match=r"holds a light model, but a full one was asked for \(light=False\)"):
         convert_official(path, light=False)
     full, _, _ = _fake_official_file(tmp_path, "full64")
     with pytest.raises(CheckpointError, match="full model trained at 64 px"):

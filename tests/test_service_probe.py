@@ -421,9 +421,9 @@ def test_the_cli_refuses_the_size_with_the_apis_reason(saved: Path, tmp_path: Pa
     code = main(["translate", "--checkpoint", str(saved), "--input", str(tmp_path / "x.png"), "--output",
                  str(tmp_path / "out"), "--direction", "a2b", "--size", "1000000", "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()[-1]  # after the info lines
-    assert code == 2 and err == ("nicegan: error: size 1000000 is over the 16,384 px this toolkit translates at (the "
-                                 "networks see size x size images; translate at the training size and keep the "
-                                 "input's resolution with --keep-size or keep_size=True)"), err
+    assert code == 2 and err == ("nicegan: error: --size 1000000 is over the 16,384 px this toolkit translates at "
+                                 "(the networks see size x size images; translate at the training size and keep the "
+                                 "input's resolution with --keep-size)"), err  # the API's reason, in the CLI's flags
 
 
 def test_the_server_refuses_an_empty_image_with_the_same_reason(translator: Any,

@@ -154,7 +154,7 @@ def test_trial_plans_are_per_participant_reproducible_with_attention_checks() ->
             orig = plan[t.check_of - 1]
             assert orig.check_of is None and orig.item == t.item and set(orig.shown) == set(t.shown)
             assert t.number - t.check_of >= 3 and orig.shown != t.shown  # later, and re-shuffled
-    with pytest.raises(NiceganError, match="use --trials 14 or fewer"):
+    with pytest.raises(NiceganError, match="use trials=14 or fewer"):
         design(METHODS, items, False, trials=15, checks=None)
 
 

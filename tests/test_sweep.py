@@ -414,7 +414,7 @@ def test_slurm_needs_a_cluster_and_submitit(tmp_path: Path, capsys: pytest.Captu
     from nicegan.experiments.sweep.executors import make_executor
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no srun
-    with pytest.raises(NiceganError, match="--executor slurm needs a Slurm cluster"):
+    with pytest.raises(NiceganError, match="executor=slurm needs a Slurm cluster"):
         make_executor("slurm", tmp_path / "s", "tiny")
     monkeypatch.setitem(sys.modules, "submitit", None)  # as if the extra were not installed
     with pytest.raises(NiceganError, match=r'pip install "nicegan\[sweep\]"'):

@@ -1,7 +1,9 @@
 """Command line: ``nicegan <command> ...`` (also ``python -m nicegan`` and ``torchrun -m nicegan``).
 
 Each command module has ``add_parser(subparsers)`` and ``run(args) -> int``. Errors a user can cause
-(:class:`~nicegan.core.errors.NiceganError`) are printed as one line, ``nicegan: error: ...``, with exit status 2.
+(:class:`~nicegan.core.errors.NiceganError`) are printed as one line, ``nicegan: error: ...``, with exit status 2;
+the setting an error or a log record names neutrally (its ``option``) is written as the command's flag
+(:mod:`nicegan.cli.flags`).
 """
 
 from __future__ import annotations
@@ -12,17 +14,22 @@ import logging
 import sys
 from collections.abc import Callable
 
+from nicegan.cli.flags import command_flags, name_flag
 from nicegan.core.errors import NiceganError
 from nicegan.core.version import __version__
 
 
 class _Formatter(logging.Formatter):
+    def __init__(self, flags: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.flags = flags or {}
+
     def format(self, record: logging.LogRecord) -> str:
-        msg = record.getMessage()
+        msg = name_flag(record.getMessage(), getattr(record, "option", None), self.flags)
         return f"{record.levelname.lower()}: {msg}" if record.levelno >= logging.WARNING else msg
 
 
-def _setup_logging(quiet: bool) -> Callable[[], None]:
+def _setup_logging(quiet: bool, flags: dict[str, str] | None = None) -> Callable[[], None]:
     """Route the ``nicegan`` logger to stderr for one command; returns the function that undoes it.
 
     Undoing matters when ``main`` is called in-process (tests, notebooks): the handler holds the stderr of that
@@ -31,7 +38,7 @@ def _setup_logging(quiet: bool) -> Callable[[], None]:
     logger = logging.getLogger("nicegan")
     saved = (logger.level, logger.propagate)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter())
+    handler.setFormatter(_Formatter(flags))
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
     logger.propagate = False
@@ -78,13 +85,15 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="backslashreplace")
     restore_logging: Callable[[], None] = lambda: None
+    flags: dict[str, str] = {}  # dest -> flag of the command given, for the settings that errors name neutrally
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
             return 2
-        restore_logging = _setup_logging(args.quiet)
+        flags = command_flags(parser, args)
+        restore_logging = _setup_logging(args.quiet, flags)
         from nicegan.core.process import tune_malloc
 
         images = sys.modules.get("nicegan.data.images")  # not loaded yet: no warnings to forget
@@ -100,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         check_paths(args)  # a wrong path is reported before torch is loaded
         return int(args.func(args) or 0)
     except NiceganError as e:
-        print(f"nicegan: error: {one_line(str(e))}", file=sys.stderr)
+        print(f"nicegan: error: {one_line(name_flag(str(e), getattr(e, 'option', None), flags))}", file=sys.stderr)
         return 2
     except OSError as e:  # the machine's doing (disk full, permissions): say what and where, not a traceback
         from nicegan.core.files import describe_os_error

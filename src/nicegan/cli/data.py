@@ -71,11 +71,12 @@ def run_check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:
-        print("\n".join(format_report(report)))
+        print("\n".join(format_report(report, more="--json lists them all")))
     warn_about(report)
     problems = report.problems(strict=args.strict)
-    if problems:
-        raise DataError(f"{report.root} is not usable for training: {'; '.join(problems)}")
+    if problems:  # a problem only --strict makes ends in "(strict)": that word becomes the flag
+        raise DataError(f"{report.root} is not usable for training: {'; '.join(problems)}",
+                        option="strict" if any(p.endswith("(strict)") for p in problems) else None)
     if not args.json:
         print(report.summary())
     return 0

@@ -56,5 +56,5 @@ def run(args: argparse.Namespace) -> int:
     log.info("wrote %s: %s, official %s files, step %d, %s parameters (%s)", report.out, what, report.format,
              report.step, f"{report.parameters:,}", arch)
     for note in report.notes:
-        log.info("note: %s", note)
+        log.info("note: %s", note, extra={"option": "img_size" if "img_size" in note else None})
     return 0

@@ -135,7 +135,7 @@ class ThreadPolicy:
 
     threads: int
     cpus: int  #: usable CPUs (affinity, cgroup quota)
-    source: str  #: "--threads", NICEGAN_THREADS, OMP_NUM_THREADS or "auto"
+    source: str  #: "threads" (asked for), NICEGAN_THREADS, OMP_NUM_THREADS or "auto"
     busy: float | None = None  #: other processes' load when chosen (auto only)
 
     @property
@@ -147,7 +147,7 @@ class ThreadPolicy:
             return f"{self.threads} thread{'s' if self.threads != 1 else ''} ({self.source})"
         load = "" if self.busy is None else f", other processes using {self.busy:.1f}"
         return (f"{self.threads} thread{'s' if self.threads != 1 else ''} (auto: {self.cpus} usable CPU"
-                f"{'s' if self.cpus != 1 else ''}{load}; re-checked while training; --threads N or {ENV} fixes it)")
+                f"{'s' if self.cpus != 1 else ''}{load}; re-checked while training; threads=N or {ENV} fixes it)")
 
 
 def _parse(value: str, where: str) -> int:
@@ -156,17 +156,17 @@ def _parse(value: str, where: str) -> int:
     try:
         n = int(value)
     except ValueError:
-        raise ConfigError(f"{where} must be a whole number of threads, got {value[:40]!r}") from None
+        raise ConfigError(f"{where} must be a whole number of threads, got {value[:40]!r}", option=where) from None
     if not 1 <= n <= 1024:
-        raise ConfigError(f"{where} must be between 1 and 1024, got {n}")
+        raise ConfigError(f"{where} must be between 1 and 1024, got {n}", option=where)
     return n
 
 
 def choose_threads(requested: int | None = None) -> ThreadPolicy:
-    """``--threads``, else ``NICEGAN_THREADS``, else a user's ``OMP_NUM_THREADS``, else the free usable CPUs."""
+    """``threads``, else ``NICEGAN_THREADS``, else a user's ``OMP_NUM_THREADS``, else the free usable CPUs."""
     cpus = usable_cpus()
     if requested is not None:
-        return ThreadPolicy(_parse(str(requested), "--threads"), cpus, "--threads")
+        return ThreadPolicy(_parse(str(requested), "threads"), cpus, "threads")
     if os.environ.get(ENV, "").strip():
         return ThreadPolicy(_parse(os.environ[ENV].strip(), ENV), cpus, ENV)
     if os.environ.get("OMP_NUM_THREADS", "").strip() and not os.environ.get("_NICEGAN_SET_OMP"):
@@ -237,7 +237,8 @@ def announce_threads() -> None:
     global _ANNOUNCED
     if _POLICY is not None and not _ANNOUNCED:
         _ANNOUNCED = True
-        log.info("threads: %s", _POLICY.describe())
+        named = _POLICY.source in ("threads", "auto")  # "(threads)" or "threads=N" in the line: the command's flag
+        log.info("threads: %s", _POLICY.describe(), extra={"option": "threads" if named else None})
 
 
 def current_policy() -> ThreadPolicy | None:

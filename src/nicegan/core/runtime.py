@@ -19,7 +19,7 @@ def resolve_device(spec: str) -> torch.device:
     if not isinstance(spec, str) or not re.fullmatch(r"cpu|cuda(:\d{1,3})?", spec):
         raise ConfigError(f"unknown device {str(spec)[:40]!r}: use cpu, cuda, cuda:N or auto")
     if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"the device is {spec} but no CUDA device is available (use --device cpu)")
+        raise ConfigError(f"the device is {spec} but no CUDA device is available (use device=cpu)", option="device")
     dev = torch.device(spec)
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ConfigError(f"the device is {spec} but this machine has {torch.cuda.device_count()} CUDA device(s)")

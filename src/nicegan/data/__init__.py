@@ -30,8 +30,8 @@ def open_domain(root: str, split: str, domain: str, strict: bool = False, cache_
                 progress: bool | None = None) -> ImageSource:
     """One domain of one split (``split`` in {"train", "test"}, ``domain`` in {"A", "B"})."""
     if not root:
-        raise DataError("no dataset given: pass --data DIR (a folder with trainA/ trainB/ testA/ testB/) or "
-                        "--data builtin:digits")
+        raise DataError("no dataset given: data must be a folder with trainA/ trainB/ testA/ testB/, or "
+                        "builtin:digits", option="data")
     if is_builtin(root):
         return load_builtin(root).split(split, domain)  # an unknown name is a one-line DataError
     base = Path(root).expanduser()

@@ -118,7 +118,7 @@ class DatasetReport:
             for f in self.folders.values():
                 bad = len(f.unreadable) + len(f.not_files)
                 if f.exists and bad:
-                    out.append(f"{f.name} has {bad} unusable entr{'y' if bad == 1 else 'ies'} (--strict)")
+                    out.append(f"{f.name} has {bad} unusable entr{'y' if bad == 1 else 'ies'} (strict)")
         return out
 
     def summary(self) -> str:
@@ -219,15 +219,16 @@ def check_dataset(root: str | Path, progress: bool | None = None, min_size: int 
     return DatasetReport(base, folders, find_duplicates(folders), min_size, label=str(root))
 
 
-def _listing(report: DatasetReport, entries: list[tuple[Path, str]], limit: int) -> list[str]:
+def _listing(report: DatasetReport, entries: list[tuple[Path, str]], limit: int, more: str) -> list[str]:
     lines = [f"    {report.rel(p)}: {reason}" for p, reason in entries[:limit]]
     if len(entries) > limit:
-        lines.append(f"    ... and {len(entries) - limit} more (--json lists them all)")
+        lines.append(f"    ... and {len(entries) - limit} more ({more})")
     return lines
 
 
-def format_report(report: DatasetReport, limit: int = 10) -> list[str]:
-    """The human-readable report, one string per line."""
+def format_report(report: DatasetReport, limit: int = 10, more: str = "to_dict() lists them all") -> list[str]:
+    """The human-readable report, one string per line; a listing cut at ``limit`` ends with ``more``, the way to
+    see the rest."""
     lines = [f"dataset {report.root}"]
     small = report.small_images()
     for f in report.folders.values():
@@ -243,10 +244,10 @@ def format_report(report: DatasetReport, limit: int = 10) -> list[str]:
             lines.append(f"  {small[f.name]} image(s) under {report.min_size} px on a side (training upscales them)")
         if f.unreadable:
             lines.append(f"  unreadable ({len(f.unreadable)}, training skips them):")
-            lines += _listing(report, f.unreadable, limit)
+            lines += _listing(report, f.unreadable, limit, more)
         if f.not_files:
             lines.append(f"  not regular files ({len(f.not_files)}, training skips them):")
-            lines += _listing(report, f.not_files, limit)
+            lines += _listing(report, f.not_files, limit, more)
     if report.duplicates:
         lines.append("exact duplicates (same bytes):")
         for d in report.duplicates:
@@ -260,7 +261,7 @@ def format_report(report: DatasetReport, limit: int = 10) -> list[str]:
             lines.append(f"  {head}")
             lines += [f"    {report.rel(a)} = {report.rel(b)}" for a, b in d.pairs[:limit]]
             if n > limit:
-                lines.append(f"    ... and {n - limit} more (--json lists them all)")
+                lines.append(f"    ... and {n - limit} more ({more})")
     else:
         lines.append("exact duplicates: none")
     return lines

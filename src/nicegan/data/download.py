@@ -130,7 +130,8 @@ def resolve(name: str, url: str | None = None) -> tuple[str, str | None]:
         raise NiceganError(f"bad dataset name {name!r}: letters, digits, '.', '_' and '-' only")
     info = DATASETS.get(name)
     if info is None and url is None:
-        raise NiceganError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))} (or give --url)")
+        raise NiceganError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))} (or give url)",
+                           option="url")
     if url is None:
         mirror = os.environ.get(MIRROR_ENV, "").rstrip("/")
         url = f"{mirror}/{name}.zip" if mirror else info.url  # type: ignore[union-attr]
@@ -152,7 +153,7 @@ def normalize_sha256(text: str) -> str:
     lower-case form :func:`nicegan.core.files.sha256_file` prints; :class:`NiceganError` if it is not 64 hex digits."""
     value = text.strip().lower()
     if not _HEX_RE.fullmatch(value):
-        raise NiceganError(f"--sha256 must be 64 hexadecimal digits, got {text!r}")
+        raise NiceganError(f"sha256 must be 64 hexadecimal digits, got {text!r}", option="sha256")
     return value
 
 
@@ -384,7 +385,7 @@ def _transfer(url: str, part: Path, meta_path: Path, timeout: float, progress: b
                         rate = (have - window_have) / (now - window_start)
                         if rate < min_rate:
                             raise _Interrupted(f"too slow: {_rate(rate)} over the last {now - window_start:.0f} s, "
-                                               f"under the minimum of {_rate(min_rate)} (--min-rate)")
+                                               f"under the minimum of {_rate(min_rate)} (min_rate)")
                         window_start, window_have = now, have
         finally:
             bar.close()
@@ -419,8 +420,9 @@ def fetch(url: str, part: Path, *, timeout: float = 30.0, retries: int = 3, prog
 
     def late(reason: str = "") -> NiceganError:
         have = part.stat().st_size if part.exists() else 0
-        return NiceganError(f"download of {url} not complete within the deadline of {deadline:g} s (--deadline)"
-                            f"{reason}: {_mb(have)} kept; run the same command again to resume from {part}")
+        return NiceganError(f"download of {url} not complete within the deadline of {deadline:g} s (deadline)"
+                            f"{reason}: {_mb(have)} kept; run the same command again to resume from {part}",
+                            option="deadline")
 
     attempt = 0
     try:
@@ -437,12 +439,13 @@ def fetch(url: str, part: Path, *, timeout: float = 30.0, retries: int = 3, prog
                 attempt += 1
                 if attempt > retries:
                     raise NiceganError(f"download of {url} interrupted after {_mb(have)} ({e}); run the same "
-                                       f"command again to resume from {part}") from None
+                                       f"command again to resume from {part}",
+                                       option="min_rate" if "(min_rate)" in str(e) else None) from None
                 delay = min(30.0, RETRY_DELAY * 2 ** (attempt - 1))
                 if delay >= watchdog.remaining():
                     raise late(f" (interrupted after {_mb(have)}: {e}; no time left to retry)") from None
                 log.warning("connection lost after %s (%s); resuming in %g s (retry %d of %d)", _mb(have), e, delay,
-                            attempt, retries)
+                            attempt, retries, extra={"option": "min_rate" if "(min_rate)" in str(e) else None})
                 time.sleep(delay)
             except NiceganError:
                 if watchdog.expired:  # e.g. "cannot reach": the watchdog shut the connection down
@@ -699,7 +702,8 @@ def _check_target(target: Path, force: bool) -> None:
     except OSError as e:
         raise NiceganError(describe_os_error(e, f"cannot read {target}")) from None
     if not empty and not force:
-        raise NiceganError(f"{target} exists and is not empty; pass --force to replace it, or choose another DIR")
+        raise NiceganError(f"{target} exists and is not empty; pass force to replace it, or choose another DIR",
+                           option="force")
 
 
 def download(name: str, directory: str | Path, *, url: str | None = None, sha256: str | None = None,
@@ -746,8 +750,8 @@ def download(name: str, directory: str | Path, *, url: str | None = None, sha256
             part.unlink()
             meta.unlink(missing_ok=True)
             raise NiceganError(f"sha256 mismatch for {name}: expected {pinned}, got {digest}; the download was "
-                               "deleted (if the file changed upstream and you trust it, pin the new value with "
-                               "--sha256)")
+                               "deleted; if the file changed upstream and you trust it, pin the new value (sha256)",
+                               option="sha256")
         tmp = base / f".{name}.extract{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         try:

@@ -116,9 +116,9 @@ def reset_skip_warnings() -> None:
     _WARNED.clear()
 
 
-def warn_skipped(entries: Iterable[tuple[Path, str]], summary: str = "") -> None:
+def warn_skipped(entries: Iterable[tuple[Path, str]], summary: str = "", option: str | None = None) -> None:
     """One warning per skipped file and reason (a folder read again at every evaluation step does not repeat
-    them), then ``summary`` (also once) until :func:`reset_skip_warnings`."""
+    them), then ``summary`` (also once, naming the setting ``option``) until :func:`reset_skip_warnings`."""
     for path, reason in entries:
         key = (os.fsdecode(path), reason)
         if key not in _WARNED:
@@ -126,7 +126,7 @@ def warn_skipped(entries: Iterable[tuple[Path, str]], summary: str = "") -> None
             log.warning("skipping %s: %s", path, reason)
     if summary and ("", summary) not in _WARNED:
         _WARNED.add(("", summary))
-        log.warning("%s", summary)
+        log.warning("%s", summary, extra={"option": option})
 
 
 def _to_8bit(im: Image.Image) -> Image.Image:
@@ -291,9 +291,10 @@ def checked_image_files(folder: Path, strict: bool, cache_file: Path | None = No
         if strict:
             f, reason = res.bad[0]
             more = f" (and {len(res.bad) - 1} more)" if len(res.bad) > 1 else ""
-            raise DataError(f"cannot use {f}: {reason}{more}; fix or remove it, or train without --strict")
+            raise DataError(f"cannot use {f}: {reason}{more}; fix or remove it, or train without strict",
+                            option="strict")
         warn_skipped(res.bad, f"skipped {len(res.bad)} of {len(files) + len(not_files)} files in {folder} (use "
-                     "--strict to make this an error)")
+                     "strict to make this an error)", option="strict")
     if not res.good:
         raise DataError(f"no decodable images in {folder} ({len(res.bad)} files could not be read)")
     return res.good

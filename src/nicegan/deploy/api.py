@@ -176,9 +176,9 @@ class Translator:
         size = int(size)
         check_size(size)
         if batch_size < 1:
-            raise NiceganError(f"--batch-size must be >= 1, got {batch_size}")
+            raise NiceganError(f"batch_size must be >= 1, got {batch_size}", option="batch_size")
         if heatmap and not self.has_heatmap:
-            raise NiceganError(f"the {self.name} model has no attention heatmap (--heatmap)")
+            raise NiceganError(f"heatmap: the {self.name} model has no attention heatmap", option="heatmap")
         self.model.check_input_size(size)
         return size
 
@@ -358,15 +358,15 @@ class _TensorRun:
         geo = self.geo
         if geo.fixed and tile not in (None, size):
             raise NiceganError(f"this model translates only {size} x {size} inputs, so its tiles are {size} px; "
-                               f"drop --tile {tile}")
+                               f"drop tile={tile}", option="tile")
         m, t = geo.multiple, size if tile is None else tile
         if t < m or t % m:
-            raise NiceganError(f"--tile must be a positive multiple of {m} for this model, got {t}")
+            raise NiceganError(f"tile must be a positive multiple of {m} for this model, got {t}", option="tile")
         if t > MAX_SIZE:
-            raise NiceganError(f"--tile {t} is over the {MAX_SIZE:,} px this toolkit translates at")
+            raise NiceganError(f"tile {t} is over the {MAX_SIZE:,} px this toolkit translates at", option="tile")
         o = t // 4 if overlap is None else overlap
         if not 0 <= o < t:
-            raise NiceganError(f"--overlap must be at least 0 and below the tile size {t}, got {o}")
+            raise NiceganError(f"overlap must be at least 0 and below the tile size {t}, got {o}", option="overlap")
         h0, w0 = x.shape[-2:]
         scale = max(1.0, size / min(h0, w0))
         h, w = round(h0 * scale), round(w0 * scale)

@@ -178,19 +178,20 @@ def export(path: str | Path, out_dir: str | Path, direction: str = "both", fmt: 
     opset = DEFAULT_OPSET if opset is None else opset
     tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
     if fmt not in FORMATS:
-        raise NiceganError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        raise NiceganError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}", option="fmt")
     if direction not in (*DIRECTIONS, "both"):
-        raise NiceganError(f"--direction must be a2b, b2a or both, got {direction!r}")
+        raise NiceganError(f"direction must be a2b, b2a or both, got {direction!r}", option="direction")
     if fmt == "onnx" and opset not in OPSETS:
-        raise NiceganError(f"--opset must be between {OPSETS.start} and {OPSETS.stop - 1}, got {opset}")
+        raise NiceganError(f"opset must be between {OPSETS.start} and {OPSETS.stop - 1}, got {opset}", option="opset")
     if not (tolerance > 0 and math.isfinite(tolerance)):
-        raise NiceganError(f"--tolerance must be a positive number, got {tolerance}")
+        raise NiceganError(f"tolerance must be a positive number, got {tolerance}", option="tolerance")
     if fmt == "onnx":
         _require_onnx()
     out = bundle.check_target(out_dir)
     src_path = Path(path).expanduser()
     if src_path.resolve() == out.resolve() or out.resolve() in src_path.resolve().parents:
-        raise NiceganError(f"--out {out} would replace the model being exported; choose another folder")
+        raise NiceganError(f"out_dir {out} would replace the model being exported; choose another folder",
+                           option="out_dir")
 
     src = _read_source(src_path)
     directions = DIRECTIONS if direction == "both" else (direction,)
@@ -203,8 +204,8 @@ def export(path: str | Path, out_dir: str | Path, direction: str = "both", fmt: 
     if fmt != "safetensors" and model.translation_needs_grad:
         raise NiceganError(f"the {cfg.model_name} model cannot be exported as {fmt}: it translates by optimising a "
                            "latent code for each image (gradient steps through its generator at inference time), "
-                           "which a feed-forward graph cannot express; export --format safetensors and translate "
-                           "with nicegan")
+                           "which a feed-forward graph cannot express; export with fmt=safetensors and translate "
+                           "with nicegan", option="fmt")
     names = [n for n in model.translation_nets() if any(n in model.direction_nets(d) for d in directions)]
     nets = {n: model.inference_state(n) for n in names}
     counts = {n: sum(p.numel() for k, p in model.nets[n].named_parameters() if k in nets[n]) for n in names}

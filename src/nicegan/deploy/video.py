@@ -78,8 +78,8 @@ def parse_video_size(text: str) -> tuple[int | None, int]:
     except ValueError:
         values = []
     if len(values) not in (1, 2) or min(values) < 2 or max(values) > MAX_SIZE:
-        raise NiceganError(f"--video-size must be WIDTHxHEIGHT (e.g. 1280x720) or a height (e.g. 720), each side "
-                           f"2 to {MAX_SIZE}, got {text!r}")
+        raise NiceganError(f"video_size must be WIDTHxHEIGHT (e.g. 1280x720) or a height (e.g. 720), each side "
+                           f"2 to {MAX_SIZE}, got {text!r}", option="video_size")
     return (None, values[0]) if len(values) == 1 else (values[0], values[1])
 
 
@@ -127,11 +127,11 @@ def resolve_output(input_path: Path, output: str | os.PathLike) -> tuple[Path, s
         raise NiceganError(f"cannot write {out.name!r}: AVI cannot keep frame times and sound in sync; write .mp4, "
                            ".mkv, .mov or .webm (an AVI input is fine)")
     if fmt is None:
-        raise NiceganError(f"cannot write a video as {out.name!r}: give --output a name ending in one of "
-                           f"{', '.join(CONTAINERS)} (for a video input the output is a video file)")
+        raise NiceganError(f"cannot write a video as {out.name!r}: give output a name ending in one of "
+                           f"{', '.join(CONTAINERS)} (for a video input the output is a video file)", option="output")
     with contextlib.suppress(OSError):
         if out.exists() and (out.samefile(input_path) or out.resolve() == input_path.resolve()):
-            raise NiceganError(f"--output {out} is the input video; choose another output file")
+            raise NiceganError(f"output {out} is the input video; choose another output file", option="output")
     return fit_name(out), fmt
 
 
@@ -363,7 +363,7 @@ def translate_video(model: TranslationModel, input_path: str | os.PathLike, outp
     model.require_direction(direction)
     size = size or model.cfg.img_size
     if batch_size < 1:
-        raise NiceganError(f"--batch-size must be >= 1, got {batch_size}")
+        raise NiceganError(f"batch_size must be >= 1, got {batch_size}", option="batch_size")
     model.check_input_size(size)
     src_path = Path(input_path).expanduser()
     container = _open_input(av, src_path)
@@ -381,7 +381,8 @@ def translate_video(model: TranslationModel, input_path: str | os.PathLike, outp
         codec = _encoder(av, fmt)
         top = 63 if codec.startswith("libvpx") else 51
         if not 0 <= crf <= top:
-            raise NiceganError(f"--crf must be between 0 and {top} for {codec} (lower is better), got {crf}")
+            raise NiceganError(f"crf must be between 0 and {top} for {codec} (lower is better), got {crf}",
+                               option="crf")
         out_w, out_h = output_size(width, height, video_size)
         squash = not keep_size and width != height and input_geometry(model).fixed
         writable_dir(dst.parent, "output folder")
@@ -399,8 +400,8 @@ def translate_video(model: TranslationModel, input_path: str | os.PathLike, outp
             log.info("output %dx%d: yuv420p needs even sides (input %dx%d)", out_w, out_h, width, height)
         if squash:
             log.warning("the %s model translates %dx%d squares only: each %dx%d frame is squashed to one and the "
-                        "translation stretched back (--keep-size translates in tiles instead)", model.name, size,
-                        size, width, height)
+                        "translation stretched back (keep_size translates in tiles instead)", model.name, size,
+                        size, width, height, extra={"option": "keep_size"})
         log.info("translating %s: %dx%d at %s fps%s -> %s %dx%d", src_path.name, width, height, describe_rate(rate),
                  f", about {total} frames" if total else "", dst.name, out_w, out_h)
 

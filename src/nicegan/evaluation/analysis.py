@@ -241,7 +241,7 @@ def interpolation_grid(model: TranslationModel, img1: Image.Image, img2: Image.I
                        steps: int = 8) -> np.ndarray:
     """Two rows: decoding into the other domain, and back into the source domain, along z1 -> z2."""
     if steps < 2:
-        raise NiceganError("--steps must be at least 2")
+        raise NiceganError(f"steps must be at least 2, got {steps}", option="steps")
     _require_latent(model)
     model.eval()
     x = _stack(model, [img1, img2], size)

@@ -280,8 +280,8 @@ def check_target(out_dir: str | os.PathLike) -> Path:
     export replaces); returns the path."""
     out = Path(out_dir).expanduser()
     if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise BundleError(f"--out {out} exists and is not a folder; give a new folder (or an earlier bundle) for "
-                          "the bundle")
+        raise BundleError(f"out_dir {out} exists and is not a folder; give a new folder (or an earlier bundle) "
+                          "for the bundle", option="out_dir")
     if out.is_dir():
         try:
             with os.scandir(out) as it:
@@ -290,7 +290,7 @@ def check_target(out_dir: str | os.PathLike) -> Path:
             raise BundleError(describe_os_error(e, f"cannot read {out}")) from None
         if not empty and not _is_written_bundle(out):
             raise BundleError(f"refusing to overwrite {out}: it is not empty and not a nicegan bundle; choose a new "
-                              "folder for --out")
+                              "folder for out_dir", option="out_dir")
     return out
 
 

@@ -28,7 +28,7 @@ def check_size(size: int) -> None:
     if size > MAX_SIZE:
         raise NiceganError(f"size {size} is over the {MAX_SIZE:,} px this toolkit translates at (the networks see "
                            "size x size images; translate at the training size and keep the input's resolution with "
-                           "--keep-size or keep_size=True)")
+                           "keep_size)", option="size")
 
 
 def check_fitted(height: int, width: int) -> None:
@@ -36,8 +36,8 @@ def check_fitted(height: int, width: int) -> None:
     :data:`MAX_SIZE`, before the image is resized to it."""
     if max(height, width) > MAX_SIZE:
         raise NiceganError(f"an input fitted to {width}x{height} px is over the {MAX_SIZE:,} px this toolkit "
-                           "translates at (an extreme aspect ratio?); translate it in tiles with --keep-size or "
-                           "keep_size=True")
+                           "translates at (an extreme aspect ratio?); translate it in tiles with keep_size",
+                           option="keep_size")
 
 
 def check_translation_memory(model: TranslationModel, size: int | tuple[int, int], batch_size: int,
@@ -89,7 +89,7 @@ def _check_memory(model: TranslationModel, height: int, width: int, batch_size: 
     if have and need > have:
         raise NiceganError(f"translating {batch_size} image(s) at {width}x{height} px needs about "
                            f"{need / 2**30:,.1f} GiB of memory (largest activation {largest / 2**30:,.1f} GiB), "
-                           f"more than this machine's {have / 2**30:.1f} GiB; use a smaller --size, --tile or batch")
+                           f"more than this machine's {have / 2**30:.1f} GiB; use a smaller size, tile or batch size")
 
 
 def inference_context(model: TranslationModel) -> AbstractContextManager:

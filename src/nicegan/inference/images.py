@@ -133,16 +133,16 @@ def _tile_plan(img: Image.Image, size: int, geo: Geometry, tile: int | None,
     """
     if geo.fixed and tile not in (None, size):
         raise NiceganError(f"this model translates only {size} x {size} inputs, so its tiles are {size} px; "
-                           f"drop --tile {tile}")
+                           f"drop tile={tile}", option="tile")
     m = geo.multiple
     t = size if tile is None else tile
     if t < m or t % m:
-        raise NiceganError(f"--tile must be a positive multiple of {m} for this model, got {t}")
+        raise NiceganError(f"tile must be a positive multiple of {m} for this model, got {t}", option="tile")
     if t > MAX_SIZE:
-        raise NiceganError(f"--tile {t} is over the {MAX_SIZE:,} px this toolkit translates at")
+        raise NiceganError(f"tile {t} is over the {MAX_SIZE:,} px this toolkit translates at", option="tile")
     o = t // 4 if overlap is None else overlap
     if not 0 <= o < t:
-        raise NiceganError(f"--overlap must be at least 0 and below the tile size {t}, got {o}")
+        raise NiceganError(f"overlap must be at least 0 and below the tile size {t}, got {o}", option="overlap")
     w, h = img.size
     scale = max(1.0, size / min(w, h))
     if scale > 1:
@@ -150,7 +150,7 @@ def _tile_plan(img: Image.Image, size: int, geo: Geometry, tile: int | None,
         if w * h > MAX_PIXELS:  # before the resize allocates it
             raise NiceganError(f"the image is {img.size[0]} x {img.size[1]} pixels; at full resolution its shorter "
                                f"side is enlarged to {size} px, {w} x {h} = {w * h:,} pixels, over the "
-                               f"{MAX_PIXELS:,}-pixel limit; translate it without --keep-size / keep_size")
+                               f"{MAX_PIXELS:,}-pixel limit; translate it without keep_size", option="keep_size")
         img = img.resize((w, h), Image.Resampling.BICUBIC)
     # every tile has the same shape: the tile size, or the whole (padded) side where the image is smaller; tile
     # starts are multiples of the model's downsampling factor, so sides are padded to one
@@ -181,9 +181,9 @@ def translate_images(model: TranslationModel, images: Iterable[Image.Image], dir
     size = int(size)
     check_size(size)  # before any image is resized to it
     if batch_size < 1:
-        raise NiceganError(f"--batch-size must be >= 1, got {batch_size}")
+        raise NiceganError(f"batch_size must be >= 1, got {batch_size}", option="batch_size")
     if heatmap and not isinstance(model, HeatmapModel):
-        raise NiceganError(f"the {model.name} model has no attention heatmap (--heatmap)")
+        raise NiceganError(f"heatmap: the {model.name} model has no attention heatmap", option="heatmap")
     model.check_input_size(size)
     if not keep_size and size != model.cfg.img_size:  # the training size fits: it was trained at it
         check_translation_memory(model, size, 1, direction)

@@ -117,7 +117,7 @@ def model_from_weights(config: dict[str, Any], nets: dict[str, dict[str, Tensor]
             continue  # all of it (a checkpoint's nets)
         if n not in needed:
             why = (f"{where} was exported for {' and '.join(directions)} only: it has no weights for {n} (needed for "
-                   f"{other}); export it again with --direction both")
+                   f"{other}); export it again for both directions")
         for sub_name, sub in model.nets[n].named_modules():
             keys = [f"{sub_name}.{k}" if sub_name else k for k in sub.state_dict()]
             if not keys or any(k in loaded for k in keys):

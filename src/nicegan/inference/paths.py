@@ -58,13 +58,14 @@ def translate_paths(model: TranslationModel, input_path: Path, output_dir: Path,
     """
     model.require_direction(direction)
     if fmt not in OUTPUT_FORMATS:
-        raise NiceganError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
+        raise NiceganError(f"fmt must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}", option="fmt")
     if batch_size < 1:
-        raise NiceganError(f"--batch-size must be >= 1, got {batch_size}")
+        raise NiceganError(f"batch_size must be >= 1, got {batch_size}", option="batch_size")
     files, root, not_files = input_files(input_path)
     output_dir = Path(output_dir).expanduser()
     if output_dir.exists() and not output_dir.is_dir():
-        raise NiceganError(f"--output {output_dir} is an existing file; give a folder for the translations")
+        raise NiceganError(f"output_dir {output_dir} is an existing file; give a folder for the translations",
+                           option="output_dir")
     names = _output_names(files, root, fmt)
     bank: list[Tensor | None] = [None]
     if styles is not None:
@@ -77,9 +78,10 @@ def translate_paths(model: TranslationModel, input_path: Path, output_dir: Path,
     inputs_resolved = {f.resolve() for f in files}
     for o in (o for outputs in outputs_by_pass for o in outputs):
         if o.resolve() in inputs_resolved:
-            raise NiceganError(f"refusing to overwrite the input image {o}; choose another --output folder")
+            raise NiceganError(f"refusing to overwrite the input image {o}; choose another output_dir",
+                               option="output_dir")
     if heatmap and not isinstance(model, HeatmapModel):
-        raise NiceganError(f"the {model.name} model has no attention heatmap (--heatmap)")
+        raise NiceganError(f"heatmap: the {model.name} model has no attention heatmap", option="heatmap")
 
     model.check_input_size(size)
     if not keep_size:
@@ -142,11 +144,11 @@ def log_fits(fits: dict[str, int], size: int) -> None:
     """Tell the user what happened to inputs that were not squares (or were tiled)."""
     if fits.get("aspect"):
         log.info("%d image(s) were not square: translated whole with their aspect ratio kept (shorter side %d px); "
-                 "--keep-size translates at full resolution", fits["aspect"], size)
+                 "keep_size translates at full resolution", fits["aspect"], size, extra={"option": "keep_size"})
     if fits.get("cropped"):
         log.warning("%d image(s) were not square and this model translates only %d x %d squares: each was resized "
-                    "(shorter side %d px) and only its centre square translated; --keep-size covers the whole "
-                    "image in tiles", fits["cropped"], size, size, size)
+                    "(shorter side %d px) and only its centre square translated; keep_size covers the whole "
+                    "image in tiles", fits["cropped"], size, size, size, extra={"option": "keep_size"})
     if fits.get("tiled"):
         log.info("%d image(s) translated at full resolution in overlapping tiles", fits["tiled"])
 

@@ -39,11 +39,17 @@ StyleSpec = int | np.integer | Tensor | np.ndarray | str | Path | Image.Image
 
 
 def require_style_model(model: TranslationModel, option: str = "style codes") -> StyleModel:
-    """``model`` if it is multimodal, else a one-line :class:`NiceganError` naming ``option``."""
+    """``model`` if it is multimodal, else a one-line :class:`NiceganError` naming ``option`` (a setting's neutral
+    name, e.g. ``"styles"``, is also the error's ``option``)."""
     if not isinstance(model, StyleModel):
         raise NiceganError(f"the {model.name} model has no style codes, so {option} does not apply (multimodal "
-                           "models such as munit have them)")
+                           "models such as munit have them)", option=_named(option))
     return model
+
+
+def _named(option: str) -> str | None:
+    """``option`` as an error's ``option`` when it is a setting's neutral name (``style_seed``), not a phrase."""
+    return option if option.isidentifier() else None
 
 
 def check_style_seed(seed: int) -> int:
@@ -77,16 +83,16 @@ def seeded_style_fn(model: TranslationModel, seed: int) -> StyleFn:
 
 def style_bank(model: TranslationModel, count: int, seed: int) -> Tensor:
     """``count`` seeded codes (``--styles K``): ``count x style_dim``."""
-    require_style_model(model, "--styles")
+    require_style_model(model, "styles")
     if not 1 <= count <= MAX_STYLES:
-        raise NiceganError(f"--styles must be from 1 to {MAX_STYLES}, got {count}")
+        raise NiceganError(f"styles must be from 1 to {MAX_STYLES}, got {count}", option="styles")
     return prior_styles(model, seed, count)
 
 
 def style_of_image(model: TranslationModel, image: Image.Image, domain: str, size: int | None = None) -> Tensor:
     """The style code (``style_dim``) of a reference image of ``domain``, from that domain's style encoder, at
     ``size`` (default: the training size; the image is resized to a square as the test transform does)."""
-    style_model = require_style_model(model, "--style-from")
+    style_model = require_style_model(model, "style_from")
     if domain not in ("a", "b"):
         raise ValueError(f"domain must be 'a' or 'b', got {domain!r}")
     size = size or model.cfg.img_size
@@ -117,14 +123,14 @@ def resolve_style(model: TranslationModel, style: StyleSpec, direction: str, opt
         try:
             style = load_rgb(Path(style).expanduser())
         except ImageDecodeError as e:
-            raise NiceganError(f"{option} {style}: cannot read it: {e}") from None
+            raise NiceganError(f"{option} {style}: cannot read it: {e}", option=_named(option)) from None
     if isinstance(style, Image.Image):
         check_image(*style.size)  # before a lazily opened image is decoded
         try:
             reference = to_rgb(style)
         except (OSError, ValueError) as e:  # a lazily opened image whose pixels cannot be decoded
-            raise NiceganError(f"{option}: cannot decode the reference image ({' '.join(str(e).split())[:120]})"
-                               ) from None
+            raise NiceganError(f"{option}: cannot decode the reference image ({' '.join(str(e).split())[:120]})",
+                               option=_named(option)) from None
         return style_of_image(model, reference, target_domain(direction))
     if isinstance(style, (Tensor, np.ndarray)):
         code = torch.as_tensor(np.asarray(style) if isinstance(style, np.ndarray) else style.detach().cpu())
@@ -133,7 +139,7 @@ def resolve_style(model: TranslationModel, style: StyleSpec, direction: str, opt
             raise NiceganError(f"a style code must be {dim} finite floats, got {tuple(code.shape)} {code.dtype}")
         return code.reshape(dim).float()
     raise NiceganError(f"{option} must be a seed (int), a style code (tensor or array) or a reference image (path "
-                       f"or PIL image), got {type(style).__name__}")
+                       f"or PIL image), got {type(style).__name__}", option=_named(option))
 
 
 def target_domain(direction: str) -> str:
@@ -144,6 +150,6 @@ def target_domain(direction: str) -> str:
 def interpolate_codes(first: Tensor, second: Tensor, steps: int) -> Tensor:
     """``steps`` codes on the line from ``first`` to ``second`` (both ends included): ``steps x style_dim``."""
     if steps < 2:
-        raise NiceganError("--steps must be at least 2")
+        raise NiceganError(f"steps must be at least 2, got {steps}", option="steps")
     t = torch.linspace(0, 1, steps)[:, None]
     return (1 - t) * first.reshape(1, -1) + t * second.reshape(1, -1)

@@ -202,7 +202,7 @@ class TranslationModel(nn.Module):
         check_direction(direction)
         if direction not in self.directions:
             raise NiceganError(f"this {self.name} model was exported for {' and '.join(self.directions)} only and "
-                               f"cannot translate {direction}: export it again with --direction {direction} or both")
+                               f"cannot translate {direction}: export it again for {direction} or for both directions")
         return direction
 
 

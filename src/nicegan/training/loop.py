@@ -164,7 +164,7 @@ class Trainer:
         labelled = isinstance(self.model, ClassifierModel)  # its classifier learns from labelled A batches
         if labelled and src["A"].labels is None:
             raise ConfigError(f"this {cfg.model_name} configuration trains a classifier on labelled domain A, but "
-                              f"{root} has no labels (use --data builtin:digits)")
+                              f"{root} has no labels (use data builtin:digits)", option="data")
         self.loader = build_train_loader(
             src["A"], src["B"], img_size=size, margin=cfg.data.resize_margin, flip=cfg.data.flip, seed=tc.seed,
             batch_size=tc.batch_size, start_step=self.step, num_workers=cfg.data.num_workers, device=self.device,

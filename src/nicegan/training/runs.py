@@ -69,14 +69,14 @@ def start_run(cfg: RunConfig, run_dir: str | Path, **kwargs: Any) -> TrainResult
     """
     run_dir = Path(run_dir).expanduser()
     if run_dir.exists() and not run_dir.is_dir():
-        raise NiceganError(f"--run-dir {run_dir} exists and is not a folder")
+        raise NiceganError(f"run_dir {run_dir} exists and is not a folder", option="run_dir")
     created = not run_dir.exists()
     with run_lock(run_dir):  # a second process fails here, before it could touch anything
         try:
             existing = checkpoint.run_checkpoints(run_dir)
             if existing:  # checked under the lock: no other process can be writing one now
                 raise NiceganError(f"{run_dir} already holds a run ({existing[0]}); continue it with "
-                                   f"`nicegan resume {run_dir}` or choose another --run-dir")
+                                   f"`nicegan resume {run_dir}` or choose another run_dir", option="run_dir")
             _clean_stale(run_dir)
             return run_training(cfg, run_dir, **kwargs)
         except (NiceganError, KeyboardInterrupt, OSError) as e:
@@ -132,8 +132,8 @@ def resume_run(run_dir: str | Path, max_steps: int | None = None, data_root: str
         ck = checkpoint.load_run(run_dir)
         cfg = resume_config(ck, max_steps, data_root, device, fast_paths)
         if max_steps is not None and max_steps < ck.step:
-            raise NiceganError(f"--max-steps {max_steps} is below the run's current step {ck.step}; give a larger "
-                               "value to train further")
+            raise NiceganError(f"max_steps={max_steps} is below the run's current step {ck.step}; give a larger "
+                               "value to train further", option="max_steps")
         if ck.step >= cfg.train.max_steps:
             return TrainResult(run_dir, ck.step, Path(ck.path))
         return run_training(cfg, run_dir, ckpt=ck, **kwargs)

@@ -67,15 +67,15 @@ def check_port(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
-        raise NiceganError(f"--host {host}: {e.strerror}") from None
+        raise NiceganError(f"host {host}: {e.strerror}", option="host") from None
     family, kind, proto, _, addr = infos[0]
     with socket.socket(family, kind, proto) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(addr)
         except OSError as e:
-            raise NiceganError(f"cannot listen on {host}:{port}: {e.strerror or e} (another server there? pass "
-                               "--port)") from None
+            raise NiceganError(f"cannot listen on {host}:{port}: {e.strerror or e} (another server there? choose "
+                               "another port)", option="port") from None
 
 
 def run_app(app: Any, host: str, port: int, on_stop: Callable[[], None] | None = None) -> None:

@@ -104,14 +104,16 @@ class ServeLimits:
 
     def __post_init__(self) -> None:
         if self.max_upload_bytes < 1:
-            raise NiceganError(f"--max-upload-mb must be positive, got {self.max_upload_bytes / 2**20:g}")
+            raise NiceganError(f"max_upload_bytes must be positive, got {self.max_upload_bytes:g}",
+                               option="max_upload_bytes")
         if not 1 <= self.max_pixels <= MAX_PIXELS:
-            raise NiceganError(f"--max-pixels must be between 1 and {MAX_PIXELS:,} (Pillow's decompression-bomb "
-                               f"limit), got {self.max_pixels:,}")
+            raise NiceganError(f"max_pixels must be between 1 and {MAX_PIXELS:,} (Pillow's decompression-bomb "
+                               f"limit), got {self.max_pixels:,}", option="max_pixels")
         if self.max_queue < 1:
-            raise NiceganError(f"--max-queue must be at least 1, got {self.max_queue}")
+            raise NiceganError(f"max_queue must be at least 1, got {self.max_queue}", option="max_queue")
         if not 0 < self.request_timeout <= 86_400:
-            raise NiceganError(f"--request-timeout must be above 0 and at most 86400 s, got {self.request_timeout:g}")
+            raise NiceganError(f"request_timeout must be above 0 and at most 86400 s, got {self.request_timeout:g}",
+                               option="request_timeout")
 
     @property
     def upload_mb(self) -> str:
@@ -119,7 +121,7 @@ class ServeLimits:
 
 
 def too_large(what: str, limits: ServeLimits) -> UploadError:
-    return UploadError(f"{what} is over this server's upload limit of {limits.upload_mb} (--max-upload-mb)", 413)
+    return UploadError(f"{what} is over this server's upload limit of {limits.upload_mb}", 413)
 
 
 def check_image_type(content_type: str | None, name: str) -> None:
@@ -143,10 +145,10 @@ def decode_upload(data: bytes, max_pixels: int, name: str = "the upload") -> Ima
         if e.kind == "pixels" and e.size is not None:
             w, h = e.size
             raise UploadError(f"{name} is {w} x {h} = {w * h:,} pixels, over this server's limit of "
-                              f"{max_pixels:,} (--max-pixels)", 413) from None
+                              f"{max_pixels:,}", 413) from None
         if e.kind == "pixels":  # Pillow's own decompression-bomb check, past its limit
-            raise UploadError(f"{name} declares more pixels than this server decodes ({max_pixels:,}, "
-                              "--max-pixels): a decompression bomb?", 413) from None
+            raise UploadError(f"{name} declares more pixels than this server decodes ({max_pixels:,}): a "
+                              "decompression bomb?", 413) from None
         if e.kind == "format":
             raise UploadError(f"{name} is not an image this server can read; choose a {FORMATS_HINT} file",
                               415) from None
@@ -172,8 +174,8 @@ class Ticket:
         if self.gone.is_set():
             raise UploadError("the client has gone", 499)
         if time.monotonic() > self.deadline:
-            raise UploadError(f"this request took over the server's time limit of {self.timeout:g} s "
-                              "(--request-timeout); turn full resolution off or use a smaller image", 503)
+            raise UploadError(f"this request took over the server's time limit of {self.timeout:g} s; turn full "
+                              "resolution off or use a smaller image", 503)
 
 
 @dataclass
@@ -383,7 +385,7 @@ class TranslationService:
         if ew * eh > self.limits.max_pixels:
             raise UploadError(f"{name} is {w} x {h} pixels; at full resolution its shorter side is enlarged to "
                               f"{self.translator.img_size} px, {ew} x {eh} = {ew * eh:,} pixels, over this server's "
-                              f"limit of {self.limits.max_pixels:,} (--max-pixels); turn full resolution off", 413)
+                              f"limit of {self.limits.max_pixels:,}; turn full resolution off", 413)
 
     def _translation(self, image: Image.Image, direction: str, full_resolution: bool,
                      seed: int | None) -> tuple[Image.Image, Image.Image | None]:

@@ -122,26 +122,29 @@ def parse_methods(specs: list[str]) -> list[tuple[str, Path]]:
     for spec in specs:
         name, sep, folder = spec.partition("=")
         if not sep or not folder:
-            raise NiceganError(f"--methods {spec!r}: expected NAME=DIR, e.g. nicegan=out/nicegan")
+            raise NiceganError(f"methods {spec!r}: expected NAME=DIR, e.g. nicegan=out/nicegan", option="methods")
         if not METHOD_NAME.fullmatch(name):
-            raise NiceganError(f"--methods {spec!r}: a method name is 1-40 letters, digits or _ . + - (starting "
-                               "with a letter or digit)")
+            raise NiceganError(f"methods {spec!r}: a method name is 1-40 letters, digits or _ . + - (starting "
+                               "with a letter or digit)", option="methods")
         if name.lower() in seen:
-            raise NiceganError(f"--methods names {seen[name.lower()]!r} twice; give each method its own name")
+            raise NiceganError(f"methods names {seen[name.lower()]!r} twice; give each method its own name",
+                               option="methods")
         seen[name.lower()] = name
         out.append((name, Path(folder).expanduser()))
     if len(out) < 2:
-        raise NiceganError(f"a study compares at least 2 methods; got {len(out)} (--methods NAME=DIR NAME=DIR ...)")
+        raise NiceganError(f"a study compares at least 2 methods, each NAME=DIR; got {len(out)} (methods)",
+                           option="methods")
     return out
 
 
 def _images_by_stem(folder: Path, what: str) -> dict[str, Path]:
     from nicegan.data.images import list_files
 
+    option = what if what.isidentifier() else None  # "sources": a setting, named as such in the errors
     if not folder.exists():
-        raise NiceganError(f"{what} folder not found: {folder}")
+        raise NiceganError(f"{what} folder not found: {folder}", option=option)
     if not folder.is_dir():
-        raise NiceganError(f"{what} {folder} is not a folder")
+        raise NiceganError(f"{what} {folder} is not a folder", option=option)
     skipped: list[tuple[Path, str]] = []
     out: dict[str, Path] = {}
     for f in list_files(folder, skipped):
@@ -150,11 +153,11 @@ def _images_by_stem(folder: Path, what: str) -> dict[str, Path]:
         stem = f.relative_to(folder).with_suffix("").as_posix()
         if stem in out:
             raise NiceganError(f"{what} {folder} has two images for {stem!r} ({out[stem].name} and {f.name}); "
-                               "keep one")
+                               "keep one", option=option)
         out[stem] = f
     if skipped:
         log.warning("%s %s: %d entries that are not readable files were skipped (first: %s, %s)", what, folder,
-                    len(skipped), skipped[0][0], skipped[0][1])
+                    len(skipped), skipped[0][0], skipped[0][1], extra={"option": option})
     return out
 
 
@@ -171,9 +174,9 @@ def find_items(sources: Path, methods: list[tuple[str, Path]], common_only: bool
     a warning); outputs that match no source are ignored with a warning."""
     from nicegan.data.images import scan_images
 
-    src = _images_by_stem(sources, "--sources")
+    src = _images_by_stem(sources, "sources")
     if not src:
-        raise NiceganError(f"no images in --sources {sources}")
+        raise NiceganError(f"no images in sources={sources}", option="sources")
     outputs: dict[str, dict[str, Path]] = {}
     missing: dict[str, set[str]] = {}
     for name, folder in methods:
@@ -181,9 +184,9 @@ def find_items(sources: Path, methods: list[tuple[str, Path]], common_only: bool
         matched = outs.keys() & src.keys()
         if not matched:
             example = next(iter(src))
-            raise NiceganError(f"method {name} ({folder}) has no image matching an input of --sources {sources}: "
+            raise NiceganError(f"method {name} ({folder}) has no image matching an input of sources={sources}: "
                                f"outputs need the input's relative name with any image extension, e.g. "
-                               f"{folder / example}.png for {src[example]}")
+                               f"{folder / example}.png for {src[example]}", option="sources")
         if extra := outs.keys() - src.keys():
             log.warning("method %s: %d images match no input and are not used (%s)", name, len(extra), _some(extra))
         if lacking := src.keys() - outs.keys():
@@ -194,7 +197,7 @@ def find_items(sources: Path, methods: list[tuple[str, Path]], common_only: bool
         where = "; ".join(f"{name} lacks {len(s)} ({_some(s)})" for name, s in missing.items())
         if not common_only:
             raise NiceganError(f"not every input has an output of every method: {where}; add them, or pass "
-                               "--common-only to use only the inputs all methods have")
+                               "common_only to use only the inputs all methods have", option="common_only")
         if not common:
             raise NiceganError(f"no input has an output of every method: {where}")
         log.warning("using the %d of %d inputs that every method has (%s)", len(common), len(src), where)
@@ -221,15 +224,16 @@ def design(methods: tuple[str, ...], items: list[StudyItem], pairs: bool, trials
         trials = regular + checks
     regular = trials - checks
     if trials < 1:
-        raise NiceganError(f"--trials must be at least 1, got {trials}")
+        raise NiceganError(f"trials must be at least 1, got {trials}", option="trials")
     if checks < 0 or regular < max(1, checks):
-        raise NiceganError(f"--checks {checks} is too many for --trials {trials}: each attention check repeats one "
-                           f"of the other {regular} trials (at most {trials // 2} checks)")
+        raise NiceganError(f"checks={checks} is too many for trials={trials}: each attention check repeats one "
+                           f"of the other {regular} trials (at most {trials // 2} checks)", option="checks")
     if regular > distinct:
         what = f"{len(items)} inputs x {len(study.pool) // max(1, len(items))} pairs" if pairs else \
             f"{len(items)} inputs"
-        raise NiceganError(f"--trials {trials} with {checks} attention checks needs {regular} distinct trials, but "
-                           f"this study has {distinct} ({what}); use --trials {distinct + checks} or fewer")
+        raise NiceganError(f"trials={trials} with {checks} attention checks needs {regular} distinct trials, but "
+                           f"this study has {distinct} ({what}); use trials={distinct + checks} or fewer",
+                           option="trials")
     return Study(study.methods, study.items, pairs, trials, checks)
 
 
@@ -365,7 +369,8 @@ def open_study(methods: list[str], sources: str | Path, db_path: str | Path, *, 
     lowered = question.lower() if question != DEFAULT_QUESTION else ""  # a method may be called "input"
     for name, _ in named:
         if re.search(rf"(?<![a-z0-9]){re.escape(name.lower())}(?![a-z0-9])", lowered):
-            raise NiceganError(f"--question names the method {name!r}; participants must not see method names")
+            raise NiceganError(f"question names the method {name!r}; participants must not see method names",
+                               option="question")
     items = find_items(Path(sources).expanduser(), named, common_only, progress)
     study = design(tuple(n for n, _ in named), items, pairs, trials, checks)
     db = StudyDB.open_for_study(db_path, study.meta(secrets.token_hex(32)))

@@ -94,19 +94,22 @@ class StudyDB:
         an existing one keeps its own values (its secret in particular)."""
         db = cls(path, create=True)
         if db.path.is_dir():
-            raise NiceganError(f"--db {db.path} is a folder; give a file name such as {db.path / 'study.sqlite'}")
+            raise NiceganError(f"db_path {db.path} is a folder; give a file name such as {db.path / 'study.sqlite'}",
+                               option="db_path")
         parent = db.path.parent
         if not parent.exists():
             try:
                 parent.mkdir(parents=True)
             except OSError as e:
-                raise NiceganError(f"cannot create the folder of --db {db.path}: {describe_os_error(e)}") from None
+                raise NiceganError(f"cannot create the folder of db_path {db.path}: {describe_os_error(e)}",
+                                   option="db_path") from None
         elif not parent.is_dir():
-            raise NiceganError(f"cannot create --db {db.path}: {parent} is a file, not a folder")
+            raise NiceganError(f"cannot create db_path {db.path}: {parent} is a file, not a folder", option="db_path")
         elif not os.access(parent, os.W_OK | os.X_OK):  # WAL mode writes -wal and -shm files next to the database
             raise NiceganError(f"cannot write the study database {db.path}: its folder {parent} is not writable")
         if not _is_sqlite_or_new(db.path):  # SQLite would happily write its tables into a short text file
-            raise NiceganError(f"--db {db.path} exists and is not an SQLite database; give a new file name")
+            raise NiceganError(f"db_path {db.path} exists and is not an SQLite database; give a new file name",
+                               option="db_path")
         db._refuse_foreign()  # before anything is written: another program's database is left untouched
         try:
             with db._connect() as con:
@@ -125,7 +128,8 @@ class StudyDB:
         db._check_schema(stored)
         if stored.get("fingerprint") != meta.get("fingerprint"):
             raise NiceganError(f"the study database {db.path} holds another study ({_describe(stored)}); this one is "
-                               f"{_describe(meta)}: pass a new --db, or the options that database was made with")
+                               f"{_describe(meta)}: pass a new db_path, or the options that database was made with",
+                               option="db_path")
         return db
 
     @classmethod
@@ -162,9 +166,9 @@ class StudyDB:
                 names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
                 foreign = sorted(names - {"meta", "votes"})
                 if foreign:
-                    raise NiceganError(f"--db {self.path} is another program's SQLite database (it has the tables "
+                    raise NiceganError(f"db_path {self.path} is another program's SQLite database (it has the tables "
                                        f"{', '.join(map(repr, foreign[:5]))}); it is left untouched: give a new file "
-                                       "name")
+                                       "name", option="db_path")
                 stored = dict(con.execute("SELECT key, value FROM meta").fetchall()) if "meta" in names else {}
                 votes = con.execute("SELECT COUNT(*) FROM votes").fetchone()[0] if "votes" in names else 0
             finally:
@@ -174,7 +178,7 @@ class StudyDB:
         if not stored and votes:
             raise NiceganError(f"the study database {self.path} holds {votes:,} votes but no study description (its "
                                "meta table is missing or empty): it is not this study's database, or it is damaged; "
-                               "it is left untouched: give a new --db")
+                               "it is left untouched: give a new db_path", option="db_path")
         if stored:
             self._check_schema(stored)
 

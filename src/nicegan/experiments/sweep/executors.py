@@ -49,7 +49,7 @@ def _submitit() -> Any:
         import submitit
     except ImportError:
         raise NiceganError('the local and slurm executors need submitit: pip install "nicegan[sweep]" (or use '
-                           "--executor inline)") from None
+                           "executor=inline)", option="executor") from None
     return submitit
 
 
@@ -71,8 +71,8 @@ def make_executor(kind: str, folder: Path, name: str, parallel: int | None = Non
     try:
         ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
     except RuntimeError as e:  # submitit checks for srun
-        raise NiceganError(f"--executor slurm needs a Slurm cluster ({' '.join(str(e).split())}); run the sweep "
-                           "on its login node, or use --executor local") from None
+        raise NiceganError(f"executor=slurm needs a Slurm cluster ({' '.join(str(e).split())}); run the sweep "
+                           "on its login node, or use executor=local", option="executor") from None
     params: dict[str, Any] = {"name": f"nicegan-{name}", "nodes": 1, "tasks_per_node": 1}
     given = {"timeout_min": s.time_min, "slurm_partition": s.partition, "gpus_per_node": s.gpus,
              "cpus_per_task": s.cpus, "mem_gb": s.mem_gb, "slurm_array_parallelism": parallel}

@@ -151,7 +151,7 @@ def _train_to(spec: RunSpec, step: int) -> None:
     if current is not None and current > step:
         raise NiceganError(f"step {step} of {run_dir} is not evaluated (with this sweep's evaluation settings) and "
                            f"the run is already at step {current}; evaluate with the settings it was evaluated "
-                           "with, or use a new --out")
+                           "with, or use a new output folder (out)", option="out")
     kwargs = {"progress": spec.progress, "tensorboard": False, "stop_at": step}
     if current is None:
         res = start_run(resolve_config(spec.config), run_dir, **kwargs)

@@ -154,8 +154,8 @@ def run_sweep(sweep: Sweep, out: Path, executor: str = "inline", parallel: int |
         if clashes:
             s, why = clashes[0]
             more = f" (and {len(clashes) - 1} more run folders)" if len(clashes) > 1 else ""
-            raise NiceganError(f"{s.run_dir} was trained with another config ({why}){more}; use another --out, or "
-                               "the sweep settings it was started with")
+            raise NiceganError(f"{s.run_dir} was trained with another config ({why}){more}; use another output "
+                               "folder (out), or the sweep settings it was started with", option="out")
         _write_plan(out, sweep, specs)
         todo = [s for s in specs if not finished(s)]
         skipped = len(specs) - len(todo)

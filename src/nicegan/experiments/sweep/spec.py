@@ -100,8 +100,8 @@ class Sweep:
             known = {v.name for v in self.variants}
             unknown = [v for v in variants if v not in known]
             if unknown:
-                raise ConfigError(f"--variants: no variant named {', '.join(map(repr, unknown))} in sweep "
-                                  f"{self.name} (variants: {', '.join(sorted(known))})")
+                raise ConfigError(f"variants: no variant named {', '.join(map(repr, unknown))} in sweep "
+                                  f"{self.name} (it has {', '.join(sorted(known))})", option="variants")
             chosen = tuple(v for v in self.variants if v.name in set(variants))
         where = f"sweep {self.name}"
         new_metrics = self.metrics if metrics is None else _metrics(metrics, where)

@@ -120,7 +120,7 @@ def convert(files: Mapping[Path, Any], opts: dict[str, Any]) -> Imported:
              "see the CoGAN model header)"]
     size = opts.get("img_size")
     if size is None:
-        notes.append(f"assuming the port's {DEFAULT_SIZE} px (CoGen28x28; pass --img-size for 29-35 px nets)")
+        notes.append(f"assuming the port's {DEFAULT_SIZE} px (CoGen28x28; pass img_size for 29-35 px nets)")
     settings["model.img_size"] = size or DEFAULT_SIZE
     notes.append("the port's files hold no optimizer state: the run resumes with fresh Adam moments")
     m = NAME.fullmatch(gen_path.name)

@@ -79,8 +79,8 @@ def _clean(sd: StateDict, notes: list[str], name: str) -> StateDict:
     sd = {k: v for k, v in sd.items() if not k.endswith(_NORM_STATS)}
     if any(re.match(r"model\.\d+\.conv_block\.6\.", k) for k in sd):
         sd = {re.sub(r"^(model\.\d+\.conv_block\.)6\.", r"\g<1>5.", k): v for k, v in sd.items()}
-        notes.append(f"{name} was trained with dropout (--use_dropout); dropout is the identity when translating, so "
-                     "translations are the official ones, but a resumed training would run without it")
+        notes.append(f"{name} was trained with dropout (the official use_dropout); dropout is the identity when "
+                     "translating, so translations are the official ones, but a resumed training would run without it")
     return sd
 
 
@@ -110,7 +110,7 @@ def convert(files: Mapping[Path, Any], opts: dict[str, Any]) -> Imported:
     size = opts.get("img_size")
     if size is None:
         notes.append(f"the training size is not in CycleGAN's weights; assuming the official {DEFAULT_SIZE} px "
-                     "(pass --img-size otherwise; the generator is fully convolutional and translates any size)")
+                     "(pass img_size otherwise; the generator is fully convolutional and translates any size)")
     settings["model.img_size"] = size or DEFAULT_SIZE
     notes.append("CycleGAN files hold no optimizer state or iteration count: the run starts at step 0 with fresh Adam "
                  "moments" if len(nets) == 4 else "")

@@ -82,7 +82,7 @@ def convert(files: Mapping[Path, Any], opts: dict[str, Any]) -> Imported:
     size = opts.get("img_size")
     if size is None:
         notes.append(f"the training size is not in DRIT's weights; assuming the official crop {DEFAULT_SIZE} px (pass "
-                     "--img-size otherwise)")
+                     "img_size otherwise)")
     settings["model.img_size"] = size or DEFAULT_SIZE
     optimizers = {ours: [(raw[f"{o}_opt"], tuple(NETS[n] for n in (o,))) for o in offs]
                   for ours, offs in OPTIMIZERS.items() if all(f"{o}_opt" in raw for o in offs)}

@@ -91,7 +91,8 @@ def detect(files: Mapping[Path, Any], forced: str | None = None) -> OfficialForm
     known = formats()
     if forced is not None:
         if forced not in known:
-            raise NiceganError(f"unknown --format {forced!r}; known formats: {', '.join(FORMAT_NAMES)}")
+            raise NiceganError(f"fmt={forced} is no known format; known formats: {', '.join(FORMAT_NAMES)}",
+                               option="fmt")
         why = known[forced].mismatch(files)
         if why is not None:
             raise CheckpointError(f"{_names(files)} {'is' if len(files) == 1 else 'are'} not {forced} files: {why}")
@@ -101,8 +102,9 @@ def detect(files: Mapping[Path, Any], forced: str | None = None) -> OfficialForm
         return matches[0]
     if not matches:
         raise CheckpointError(f"{_names(files)}: not the files of any known official code (known formats: "
-                              f"{', '.join(FORMAT_NAMES)}); pass --format NAME to hear why one does not fit")
-    raise CheckpointError(f"{_names(files)} could be {' or '.join(f.name for f in matches)}; pass --format NAME")
+                              f"{', '.join(FORMAT_NAMES)}); pass fmt=NAME to hear why one does not fit", option="fmt")
+    raise CheckpointError(f"{_names(files)} could be {' or '.join(f.name for f in matches)}; pass fmt=NAME",
+                          option="fmt")
 
 
 def _names(files: Mapping[Path, Any]) -> str:
@@ -150,10 +152,10 @@ def _is_nicegan(files: list[Path]) -> bool:
 def _check_out(out: Path) -> Path:
     """Refuse, before any work, an output that would overwrite something."""
     if out.suffix == ".pt":
-        raise NiceganError(f"--out {out}: give a folder (a run folder or a bundle folder is written there); a single "
-                           ".pt file is written for official NICE-GAN checkpoints only")
+        raise NiceganError(f"out {out}: give a folder (a run folder or a bundle folder is written there); a single "
+                           ".pt file is written for official NICE-GAN checkpoints only", option="out")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise NiceganError(f"--out {out} exists and is not an empty folder; choose a new folder")
+        raise NiceganError(f"out {out} exists and is not an empty folder; choose a new folder", option="out")
     writable_dir(out.parent if not out.exists() else out, "output folder")
     return out
 
@@ -331,7 +333,7 @@ def _import_nicegan(files: list[Path], out: Path, config: str | None, overrides:
     target = out
     if out.suffix != ".pt":  # a run folder
         if (ckpt.checkpoint_dir(out) / ckpt.LATEST).exists():
-            raise NiceganError(f"{out} already holds a run; choose another --out")
+            raise NiceganError(f"{out} already holds a run; choose another output folder (out)", option="out")
         target = ckpt.checkpoint_dir(out) / ckpt.LATEST
     elif out.exists():
         raise NiceganError(f"{out} exists; refusing to overwrite it")

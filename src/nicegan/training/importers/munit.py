@@ -126,7 +126,7 @@ def convert(files: Mapping[Path, Any], opts: dict[str, Any]) -> Imported:
     size = opts.get("img_size")
     if size is None:
         notes.append(f"the training size is not in MUNIT's weights; assuming the official configs' {DEFAULT_SIZE} px "
-                     "(pass --img-size otherwise)")
+                     "(pass img_size otherwise)")
     settings["model.img_size"] = size or DEFAULT_SIZE
     notes.append("activation, padding and GAN loss are the official defaults (relu, reflect, lsgan): the weights do "
                  "not record them")

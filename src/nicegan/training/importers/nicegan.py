@@ -91,15 +91,15 @@ def convert_official(path: str | Path, *, light: bool | None = None, img_size: i
     nets = {k: _clean(raw[k]) for k in NET_NAMES}
     arch = infer_architecture(nets)
     if light is not None and light != arch["light"]:
-        raise CheckpointError(f"{path} holds a {'light' if arch['light'] else 'full'} model, but "
-                              f"--{'light' if light else 'full'} was given")
+        raise CheckpointError(f"{path} holds a {'light' if arch['light'] else 'full'} model, but a "
+                              f"{'light' if light else 'full'} one was asked for (light={light})", option="light")
     if "img_size" in arch and img_size is not None and img_size != arch["img_size"]:
-        raise CheckpointError(f"{path} is a full model trained at {arch['img_size']} px; --img-size {img_size} "
-                              "cannot be used with it")
+        raise CheckpointError(f"{path} is a full model trained at {arch['img_size']} px; img_size={img_size} "
+                              "cannot be used with it", option="img_size")
     if arch["light"]:
         if img_size is None:
             log.warning("a light model's image size cannot be read from its weights; assuming the official 256 "
-                        "(pass --img-size otherwise)")
+                        "(pass img_size otherwise)", extra={"option": "img_size"})
         arch["img_size"] = img_size or 256
     read_off = {"model.name": "nicegan", **{f"model.{k}": v for k, v in arch.items()}, "data.root": data_root}
     cfg = resolve_config(config, [*given(read_off), *(overrides or [])])

@@ -58,19 +58,21 @@ def convert(files: Mapping[Path, Any], opts: dict[str, Any]) -> Imported:
     notes = []
     size = opts.get("img_size")
     if opts.get("light") is not None and opts["light"] != light:
-        raise CheckpointError(f"{where} holds a {'light' if light else 'full'} model, but --"
-                              f"{'light' if opts['light'] else 'full'} was given")
+        raise CheckpointError(f"{where} holds a {'light' if light else 'full'} model, but a "
+                              f"{'light' if opts['light'] else 'full'} one was asked for (light={opts['light']})",
+                              option="light")
     if not light:
         side = math.isqrt(fc_in // (4 * ch))
         if side * side * 4 * ch != fc_in:
             raise CheckpointError(f"{where}: the full MLP's input width {fc_in} is not a square feature map of "
                                   f"{4 * ch} channels")
         if size is not None and size != side * 4:
-            raise CheckpointError(f"{where} is a full model trained at {side * 4} px; --img-size {size} cannot be used")
+            raise CheckpointError(f"{where} is a full model trained at {side * 4} px; img_size={size} cannot be used",
+                                  option="img_size")
         size = side * 4
     elif size is None:
         notes.append(f"a light model's training size is not in its weights; assuming the official {DEFAULT_SIZE} px "
-                     "(pass --img-size otherwise)")
+                     "(pass img_size otherwise)")
         size = DEFAULT_SIZE
     settings["model.img_size"] = size
     m = STEP.fullmatch(path.name)

@@ -128,10 +128,10 @@ def convert(files: Mapping[Path, Any], opts: dict[str, Any]) -> Imported:
         size = opts.get("img_size")
         if size is None:
             notes.append(f"the training size is not in UNIT's weights; assuming the official {DEFAULT_SIZE} px (pass "
-                         "--img-size otherwise)")
+                         "img_size otherwise)")
         settings["model.img_size"] = size or DEFAULT_SIZE
         notes.append("COCOResGen and COCOResGen2 have the same weights; COCOResGen (InstanceNorm) is assumed: set "
-                     "--set model.generator=COCOResGen2 if the official config named COCOResGen2")
+                     "the config value model.generator=COCOResGen2 if the official config named COCOResGen2")
         preset = "unit"
     notes.append("version_02 files hold no optimizer state: the run resumes with fresh Adam moments")
     return Imported(model="unit", preset=preset, settings=settings, nets=nets, step=_step(gen_path) or 0,
