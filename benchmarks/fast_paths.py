@@ -8,8 +8,9 @@ Variants (nicegan's own train_step, the same seeded weights and inputs), all in 
   ours_channels_last    NHWC nets and inputs (train.channels_last)
   ours_fused_adam       fused Adam kernels (train.fused_adam)
   ours_ckpt             activation checkpointing (train.checkpoint_activations), for its time cost
-  ours_compile          torch.compile of every net (train.compile, Inductor); its warm-up holds the compile time,
-                        reported and excluded
+  ours_compile          torch.compile of every net (train.compile, Inductor, through nicegan.nn.compiled); its
+                        warm-up holds the compile time, reported and excluded
+  ours_compile_fused_adam   both (what --fast would be if compile joined it)
 The variants' steps are interleaved (round r runs one step of every variant, in turn), so a machine shared with other
 jobs slows them alike; each variant's ratio to ``ours`` is the median over rounds of the per-round ratios, which is
 what to read on a busy machine. The allocator is tuned as the command line does (nicegan.core.runtime.tune_malloc);
@@ -28,6 +29,7 @@ import torch
 from nicegan.configs.schema import TrainConfig
 from nicegan.core.runtime import tune_malloc
 from nicegan.models.nicegan import NiceGAN, NiceGANConfig
+from nicegan.nn.compiled import compile_nets
 from nicegan.nn.recompute import checkpoint_blocks
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step
@@ -44,6 +46,7 @@ VARIANTS: dict[str, dict[str, bool]] = {
     "ours_fused_adam": {"fused_adam": True},
     "ours_ckpt": {"checkpoint_activations": True},
     "ours_compile": {"compile": True},
+    "ours_compile_fused_adam": {"compile": True, "fused_adam": True},
 }
 
 
@@ -59,8 +62,7 @@ class Runner:
         if settings.get("checkpoint_activations"):
             checkpoint_blocks(self.model.nets)
         if settings.get("compile"):
-            for net in self.model.nets.values():
-                net.compile()
+            compile_nets(self.model.nets.values(), torch.device("cpu"))
 
     def step(self, batch: dict[str, torch.Tensor]) -> float:
         batch = {k: v.contiguous(memory_format=self.fmt) for k, v in batch.items()}
@@ -80,12 +82,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=5, help="timed rounds (one step of every variant each)")
     p.add_argument("--warmup", type=int, default=2, help="untimed rounds first (compile happens here)")
     p.add_argument("--no-compile", action="store_true", help="leave out the torch.compile variant")
+    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), help="only these variants (ours is always run)")
     add_json_flag(p)
     args = p.parse_args(argv)
     tune_malloc()
     n_dis = 7 if args.img_size >= 96 else 6
     cfg = NiceGANConfig(img_size=args.img_size, ch=args.ch, n_res=args.n_res, n_dis=n_dis, light=args.light)
-    names = [n for n in VARIANTS if not (args.no_compile and VARIANTS[n].get("compile"))]
+    names = [n for n in VARIANTS if not (args.no_compile and VARIANTS[n].get("compile"))
+             and (not args.variants or n == "ours" or n in args.variants)]
     runners = {n: Runner(cfg, VARIANTS[n]) for n in names}
     gen = torch.Generator().manual_seed(1)
     size = args.img_size

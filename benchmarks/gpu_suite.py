@@ -46,6 +46,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from nicegan.configs.schema import TrainConfig
 from nicegan.models.nicegan import NiceGAN, NiceGANConfig
+from nicegan.nn.compiled import compile_nets
 from nicegan.nn.recompute import checkpoint_blocks
 from nicegan.training.optim import build_optimizers
 from nicegan.training.step import train_step
@@ -236,9 +237,8 @@ class Suite:
         if v.prepare is not None:
             v.prepare(model)
         optimizers = build_optimizers(model, TrainConfig(), fused=True if v.fused_adam else None)
-        if v.compile:
-            for net in model.nets.values():
-                net.compile(backend=args.compile_backend)
+        if v.compile:  # the path `--compile` takes (nicegan.nn.compiled)
+            compile_nets(model.nets.values(), device, backend=args.compile_backend)
         batches = noise_batches(args.warmup + args.steps + 1, cfg.img_size, device, fmt)
 
         def autocast() -> contextlib.AbstractContextManager:

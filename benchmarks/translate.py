@@ -5,6 +5,7 @@
 official   benchmarks/official_nicegan.py networks in eval mode, one image at a time, gradients recorded (the
            official test loop has no no_grad), the full discriminator run to get z, output converted to uint8
 ours       nicegan.inference's path: batches under inference_mode, the encoder alone, output to uint8
+ours, compiled  the same with `translate --compile` (nicegan.nn.compiled); its first pass compiles, reported apart
 onnxruntime  the same weights through `nicegan export --format onnx` (the graph users deploy), run by onnxruntime
            on the CPU with its default threads and graph optimisations, same batches (skip with --no-onnx)
 All use the same weights and inputs; the maximum output difference from the official path is printed.
@@ -23,6 +24,7 @@ import torch
 from nicegan.core.runtime import tune_malloc
 from nicegan.data.transforms import tensor_to_uint8
 from nicegan.models.nicegan import NiceGAN, NiceGANConfig
+from nicegan.nn.compiled import compile_translation
 
 try:
     from common import add_json_flag, emit, matmul_peaks
@@ -39,6 +41,8 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--full", action="store_true")
     p.add_argument("--no-onnx", dest="onnx", action="store_false", help="leave out the onnxruntime variant")
+    p.add_argument("--no-compile", dest="compile", action="store_false", help="leave out the compiled variant "
+                   "(translate --compile; its first pass, which compiles, is reported apart)")
     add_json_flag(p)
     args = p.parse_args()
     s, light = args.img_size, not args.full
@@ -89,6 +93,21 @@ def main() -> None:
               f"{diff:>7}/255   (batch {args.batch_size})")
         variants["ours" if fmt == torch.contiguous_format else "ours_channels_last"] = {
             "images_per_s": args.images / t_ours, "batch_size": args.batch_size, "max_diff_255": diff}
+    if args.compile:  # `nicegan translate --compile`: the first batch compiles (timed apart)
+        model.to(memory_format=torch.contiguous_format)
+        compile_translation(model, torch.device("cpu"))
+        t = time.perf_counter()
+        run_ours(torch.contiguous_format)
+        t_compile = time.perf_counter() - t
+        t = time.perf_counter()
+        got = run_ours(torch.contiguous_format)
+        t_ours = time.perf_counter() - t
+        diff = max(int(abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(ref, got, strict=True))
+        print(f"{'ours, compiled':<24}{args.images / t_ours:>10.2f}{t_ours / args.images:>10.3f}"
+              f"{t_official / t_ours:>9.1f}x{diff:>7}/255   (batch {args.batch_size}; first pass {t_compile:.1f} s)")
+        variants["ours_compiled"] = {"images_per_s": args.images / t_ours, "batch_size": args.batch_size,
+                                     "max_diff_255": diff, "first_pass_s": t_compile}
+        model.translate = NiceGAN.translate.__get__(model)  # plain again for the variants below
     if args.onnx:
         runner = onnx_runner(model, s, light)
         batches = [x[k:k + args.batch_size].numpy() for k in range(0, len(x), args.batch_size)]

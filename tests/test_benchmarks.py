@@ -13,7 +13,7 @@ from tests.conftest import REPO
 
 CASES = {
     "train_step.py": ["--img-size", "64", "--ch", "4", "--n-res", "1", "--n-dis", "6", "--steps", "1", "--warmup", "1"],
-    "translate.py": ["--img-size", "64", "--images", "2", "--batch-size", "2"],
+    "translate.py": ["--img-size", "64", "--images", "2", "--batch-size", "2", "--no-compile"],
     "inception_features.py": ["--images", "2", "--batch-size", "2"],
     "ddp_step.py": ["--img-size", "64", "--steps", "6", "--ch", "4"],
     "gpu_suite.py": ["--tiny", "--device", "cpu"],

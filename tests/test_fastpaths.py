@@ -111,12 +111,20 @@ def test_fast_flag_is_the_measured_preset_and_explicit_flags_win(tiny_data: Path
     from nicegan.cli.common import FAST_PRESET, fast_path_values
 
     parser = build_parser()
-    assert FAST_PRESET == {"fused_adam": True}, "docs/performance.md documents this measured choice"
+    assert FAST_PRESET == {"fused_adam": True, "compile": True}, "docs/performance.md documents this measured choice"
+    fast = {"train.fused_adam": True, "train.compile": True}
     for cmd in (["train", "--fast"], ["resume", "RUN", "--fast"]):
-        assert fast_path_values(parser.parse_args(cmd)) == {"train.fused_adam": True}
+        assert fast_path_values(parser.parse_args(cmd)) == fast
     assert fast_path_values(parser.parse_args(["train", "--fast", "--channels-last", "--amp", "bf16"])) == {
-        "train.fused_adam": True, "train.channels_last": True, "train.amp": "bf16"}
+        **fast, "train.channels_last": True, "train.amp": "bf16"}
+    assert fast_path_values(parser.parse_args(["train", "--fast", "--no-compile"])) == {
+        "train.fused_adam": True, "train.compile": False}
+    assert fast_path_values(parser.parse_args(["train", "--fast", "--checkpoint-activations"])) == {
+        "train.fused_adam": True, "train.checkpoint_activations": True}, "memory wins; the two cannot be combined"
     assert fast_path_values(parser.parse_args(["train"])) == {}
+    with pytest.MonkeyPatch.context() as mp:  # no C++ compiler: --fast still works, without compile
+        mp.setenv("CXX", str(tmp_path / "no-compiler"))
+        assert fast_path_values(parser.parse_args(["train", "--fast"])) == {"train.fused_adam": True}
     # end to end: the run's recorded config says what --fast switched on
     from nicegan.cli import main
 
@@ -124,3 +132,4 @@ def test_fast_flag_is_the_measured_preset_and_explicit_flags_win(tiny_data: Path
             "--max-steps", "1", "--set", *TINY, "train.sample_every=0"]
     assert main(args) == 0
     assert ck.load(tmp_path / "r").config["train"]["fused_adam"] is True
+    assert ck.load(tmp_path / "r").config["train"]["compile"] is True

@@ -143,6 +143,25 @@ def test_full_resolution_on_the_web_uses_one_style_for_every_tile(translator: Tr
     assert np.array_equal(pixels(result.image), pixels(translator(img, "a2b", keep_size=True, style=11)))
 
 
+def test_the_api_without_a_style_gives_the_tiles_of_an_image_one_style(translator: Translator,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    model = translator.model
+    seen: list[torch.Tensor] = []
+    translate = model.translate
+
+    def spy(x: torch.Tensor, direction: str, style: torch.Tensor | None = None) -> torch.Tensor:
+        assert style is not None, "a tile batch was left to draw its own style"
+        seen.append(style.reshape(len(x), -1).clone())
+        return translate(x, direction, style=style)
+
+    monkeypatch.setattr(model, "translate", spy)
+    torch.manual_seed(3)
+    out = translator(noise(90, 70, seed=6), "a2b", keep_size=True, batch_size=2)
+    codes = torch.cat(seen)
+    assert out.size == (90, 70) and len(seen) > 1, "several tile batches"
+    assert torch.equal(codes, codes[:1].expand(len(codes), -1)), "every tile of the image has the same style"
+
+
 def test_style_seeds_are_drawn_in_one_place_only() -> None:
     """No front end seeds a generator for styles: they all go through nicegan.inference.styles."""
     seeding = {"manual_seed", "SeedSequence", "fork_rng", "seed", "default_rng", "RandomState"}

@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nicegan.core.process import cpu_compiler
+
 if TYPE_CHECKING:  # the training loop is imported only by the commands that train
     from nicegan.training.loop import TrainResult
 
@@ -98,11 +100,13 @@ def add_progress(p: argparse.ArgumentParser) -> None:
 
 FAST_PATH_FLAGS = ("amp", "channels_last", "compile", "fused_adam", "cudnn_benchmark", "checkpoint_activations")
 
-#: what ``--fast`` turns on: the combination ``benchmarks/fast_paths.py --img-size 128`` measured fastest on the
-#: project's CPU (2-core AVX2 VM, NICE-GAN light / full): fused Adam 0.95x / 0.97x the default's time; channels_last
-#: (1.20x / 1.22x), torch.compile (1.12x light, after 407 s of compiling) and checkpointing (1.30x / 1.28x) were
-#: slower (docs/performance.md). bf16 is not in it: this CPU emulates bf16, and its speed on a GPU is unmeasured.
-FAST_PRESET: dict[str, Any] = {"fused_adam": True}
+#: what ``--fast`` turns on: the combination ``benchmarks/fast_paths.py`` measured fastest on the project's CPU
+#: (2-core AVX-512 VM, NICE-GAN light): torch.compile with fused Adam, 0.77x the default's time at 64 px and 0.89x at
+#: 128 px after a first step that compiles (126-139 s the first time, about 10 s once the kernels are cached);
+#: channels_last and checkpointing were slower (docs/performance.md). bf16 is not in it: its speed depends on the
+#: CPU (emulated without avx512_bf16) and on a GPU it is unmeasured. Without a C++ compiler ``--fast`` leaves compile
+#: out, as it does beside ``--checkpoint-activations``.
+FAST_PRESET: dict[str, Any] = {"fused_adam": True, "compile": True}
 
 
 def add_fast_paths(p: argparse.ArgumentParser) -> None:
@@ -115,7 +119,10 @@ def add_fast_paths(p: argparse.ArgumentParser) -> None:
     g.add_argument("--amp", choices=["none", "bf16", "fp16"], help="mixed-precision autocast (fp16 adds gradient "
                    "scaling)")
     g.add_argument("--channels-last", action="store_const", const=True, help="NHWC memory format")
-    g.add_argument("--compile", action="store_const", const=True, help="torch.compile every network")
+    g.add_argument("--compile", action="store_const", const=True, help="torch.compile every network (the first "
+                   "step compiles: about 2 min on a CPU, seconds once the kernels are cached)")
+    g.add_argument("--no-compile", dest="compile", action="store_const", const=False, help="leave torch.compile out "
+                   "(of --fast)")
     g.add_argument("--fused-adam", action="store_const", const=True, help="fused Adam kernels")
     g.add_argument("--cudnn-benchmark", action="store_const", const=True, help="cuDNN autotuning (GPU)")
     m = p.add_argument_group("memory (opt-in)")
@@ -128,6 +135,13 @@ def fast_path_values(args: argparse.Namespace) -> dict[str, Any]:
     """The fast-path and memory flags given on the command line, as ``train.*`` config values (``--fast`` first, so
     an explicit flag beside it wins)."""
     values = {f"train.{k}": v for k, v in FAST_PRESET.items()} if getattr(args, "fast", False) else {}
+    if values.get("train.compile") and getattr(args, "compile", None) is None:
+        if getattr(args, "checkpoint_activations", None):
+            values.pop("train.compile")  # the two cannot be combined; the explicit memory flag wins
+        elif cpu_compiler() is None:
+            values.pop("train.compile")
+            log.warning("--fast: no C++ compiler (g++ or clang++) found, so it leaves out compile; install one for "
+                        "the compiled speed-up")
     values.update({f"train.{k}": getattr(args, k) for k in FAST_PATH_FLAGS if getattr(args, k, None) is not None})
     return values
 

@@ -40,6 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "(width from the aspect ratio); default the input's size")
     p.add_argument("--crf", type=non_negative_int, default=18, help="video input: encoder quality, lower is better "
                    "(H.264 0-51, VP9 0-63; default 18)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the translation: the first batch of each "
+                   "input size compiles (minutes on a CPU; the kernels are cached for later runs), later batches run "
+                   "faster where the compiler helps (docs/performance.md)")
     add_device(p, default="auto")
     add_progress(p)
     p.set_defaults(func=run)
@@ -55,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from nicegan.inference import load_model, translate_paths
 
     model, cfg, step = load_model(args.checkpoint, args.device)
+    _maybe_compile(model, args)
     size = args.size or cfg.model.img_size
     styles = _style_codes(model, args)
     report = translate_paths(model, args.input, args.output, args.direction, size, keep_size=args.keep_size,
@@ -65,6 +69,15 @@ def run(args: argparse.Namespace) -> int:
     for key, value in report.diagnostics.items():
         log.info("%s: %.6g", key, value)
     return 0
+
+
+def _maybe_compile(model, args: argparse.Namespace) -> None:
+    """``--compile``: compile the model's translation (:func:`nicegan.nn.compiled.compile_translation`)."""
+    if args.compile:
+        from nicegan.nn.compiled import compile_translation
+
+        compile_translation(model, next(model.parameters()).device)
+        log.info("torch.compile: the first batch of each input size compiles the translation (minutes on a CPU)")
 
 
 def _style_codes(model, args: argparse.Namespace):
@@ -116,6 +129,7 @@ def _run_video(args: argparse.Namespace) -> int:
     import_av()  # before the model loads: a missing PyAV is said first
     video_size = parse_video_size(args.video_size) if args.video_size else None
     model, cfg, step = load_model(args.checkpoint, args.device)
+    _maybe_compile(model, args)
     r = translate_video(model, args.input, args.output, args.direction, args.size, video_size=video_size,
                         crf=args.crf, batch_size=args.batch_size, keep_size=args.keep_size, tile=args.tile,
                         overlap=args.overlap, progress=args.progress)

@@ -82,7 +82,7 @@ class TrainConfig:
     # Opt-in fast paths (default off: the default path reproduces the official floats)
     amp: Literal["none", "bf16", "fp16"] = "none"  # autocast; fp16 adds a gradient scaler per phase
     channels_last: bool = False  # NHWC memory format for the nets and batches
-    compile: bool = False  # torch.compile every net (slow first steps, then faster on GPU)
+    compile: bool = False  # torch.compile every net (a first step that compiles, then faster: docs/performance.md)
     fused_adam: bool = False  # fused Adam kernels
     cudnn_benchmark: bool = False  # let cuDNN pick the fastest convolution algorithms (GPU)
     # Memory on demand: recompute the networks' block activations in the backward pass instead of keeping them
@@ -110,6 +110,10 @@ class TrainConfig:
             raise ConfigError(f"train.lr_decay step needs train.decay_every >= 1 (steps), got {self.decay_every}")
         if not 0.0 < self.decay_gamma <= 1.0:
             raise ConfigError(f"train.decay_gamma must lie in (0, 1], got {self.decay_gamma}")
+        if self.compile and self.checkpoint_activations:
+            # torch.compile cannot trace the checkpointed blocks' recording of the power-iteration vectors
+            raise ConfigError("train.compile and train.checkpoint_activations cannot be combined: compile for speed "
+                              "or checkpoint for memory", option="compile")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N, got {_show(self.device)}")
 

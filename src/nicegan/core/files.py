@@ -23,6 +23,16 @@ NAME_MAX = 255
 _TEMP_RE = re.compile(r"^\..+\.tmp(\d+)$")
 
 
+def user_cache_dir() -> Path:
+    """The toolkit's cache of derived files (converted weights, features, compiled kernels): ``$NICEGAN_CACHE_DIR``,
+    else ``$XDG_CACHE_HOME/nicegan``, else ``~/.cache/nicegan``. Not created here."""
+    env = os.environ.get("NICEGAN_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "nicegan"
+
+
 def entry_problem(path: str | os.PathLike) -> str | None:
     """Why ``path`` is not a regular file that can be read (after following links), or None if it is one.
 

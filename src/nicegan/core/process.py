@@ -18,6 +18,7 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -26,6 +27,15 @@ from pathlib import Path
 log = logging.getLogger("nicegan")
 
 _TUNED = False
+
+
+def cpu_compiler() -> str | None:
+    """The C++ compiler torch.compile (Inductor) would build CPU kernels with: ``$CXX``, else g++, clang++ or c++ on
+    the PATH; None when there is none."""
+    cxx = os.environ.get("CXX")
+    if cxx:
+        return shutil.which(cxx.split()[0])
+    return next((shutil.which(c) for c in ("g++", "clang++", "c++") if shutil.which(c)), None)
 
 
 def tune_malloc() -> bool:

@@ -39,7 +39,7 @@ from nicegan.data.images import MAX_PIXELS, ImageDecodeError, load_rgb, to_rgb
 from nicegan.inference import input_geometry, load_model, translate_batches, translate_images
 from nicegan.inference.batches import MAX_SIZE, check_fitted, check_size, check_translation_memory
 from nicegan.inference.images import check_image
-from nicegan.inference.styles import StyleSpec, resolve_style, style_bank
+from nicegan.inference.styles import StyleSpec, drawn_style, resolve_style, style_bank
 from nicegan.models.base import DIRECTIONS, HeatmapModel, StyleModel, TranslationModel
 
 __all__ = ["Translator"]
@@ -106,8 +106,9 @@ class Translator:
         ``nicegan translate --style-seed`` and the web app's style seed give), a style code (``style_dim`` numbers,
         tensor or array), or a reference image of the target domain (path or PIL image: example-guided), resolved by
         :func:`nicegan.inference.styles.resolve_style`; one code serves every image and every tile. Without it the
-        model draws a style from its prior with torch's generator. ``styles=K`` returns a list of K results, one per
-        code ``0 .. K-1`` of ``style_seed`` (``nicegan translate --styles K``).
+        model draws a style from its prior with torch's generator (with ``keep_size``, one draw for the call, so the
+        tiles of an image share it). ``styles=K`` returns a list of K results, one per code ``0 .. K-1`` of
+        ``style_seed`` (``nicegan translate --styles K``).
         """
         if direction not in DIRECTIONS:
             raise NiceganError(f"direction must be a2b or b2a, got {direction!r}")
@@ -122,6 +123,8 @@ class Translator:
             bank = style_bank(self.model, styles, style_seed)
             return [rebuild(self._translate_units(units, direction, code, False, opts)[0]) for code in bank]
         code = None if style is None else self._style_code(style, direction)
+        if code is None and keep_size and isinstance(self.model, StyleModel):
+            code = drawn_style(self.model)  # one draw for the call: the tiles of an image share one style
         outs, heats = self._translate_units(units, direction, code, heatmap, opts)
         if heatmap:
             return rebuild(outs), rebuild(heats)

@@ -74,6 +74,12 @@ def prior_styles(model: TranslationModel, seed: int, count: int, start: int = 0)
     return codes
 
 
+def drawn_style(model: TranslationModel) -> Tensor:
+    """One code from the model's N(0, I) prior drawn with torch's global generator (``style_dim``, float32, CPU):
+    what the Python API uses when no style is given and an image is translated in tiles, so that its tiles agree."""
+    return torch.randn(require_style_model(model).style_dim)
+
+
 def seeded_style_fn(model: TranslationModel, seed: int) -> StyleFn:
     """A :data:`StyleFn` giving image ``i`` of a stream code ``i`` of ``seed`` (one random style per image)."""
     require_style_model(model)

@@ -183,6 +183,8 @@ class Discriminator(nn.Module):
     ENCODER_KEYS = ("model.", "fc.", "conv1x1.", "lamda")
     #: state-dict key prefixes of the heads' parameters (everything that is not the encoder)
     HEAD_KEYS = ("Dis0_0.", "Dis0_1.", "Dis1_0.", "Dis1_1.", "conv0.", "conv1.")
+    #: called directly by the generator step: ``--compile`` compiles it besides ``forward``
+    compiled_methods = ("encode",)
 
     def __init__(self, img_ch: int, ndf: int, n_layers: int, global_downsamples: int = 2,
                  residual_attention: bool = True) -> None:

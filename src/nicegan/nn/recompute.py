@@ -65,6 +65,8 @@ def recorded_vectors(layer: nn.Module, iterate: Callable[[], tuple[Tensor, Tenso
     """``(u, v)`` for a training-mode spectral-norm forward of ``layer``: ``iterate()`` (one power-iteration step)
     outside checkpointed blocks and in their first forward (where the result is recorded); in a recomputation, the
     vectors the forward used, without iterating again."""
+    if torch.compiler.is_compiling():
+        return iterate()
     rec: _Recording | None = getattr(_state, "rec", None)
     if rec is None:
         return iterate()

@@ -18,6 +18,10 @@ division's backward (:class:`_Normalize`) computes autograd's own formulas with 
 holds one weight-sized temporary instead of three (the backward of the big head layers was the step's memory peak).
 Under activation checkpointing (:mod:`nicegan.nn.recompute`) a recomputed forward reuses the forward's ``u``/``v``
 instead of iterating again.
+
+Under ``torch.compile`` (:mod:`nicegan.nn.compiled`) the power iteration is traced with the layer, so a network
+compiles whole, once per kind of call rather than once per weight shape; the recipe-saving above is left to the
+compiler, and ``u``/``v`` are rebound to the new vectors instead of updated in place (same values).
 """
 
 from __future__ import annotations
@@ -76,16 +80,19 @@ class SpectralNormMixin(nn.Module):
     def _weight_mat(self) -> Tensor:
         return self.weight_orig.reshape(self.weight_orig.shape[0], -1)
 
-    # Eager even inside torch.compile: a compiled in-place buffer update can be saved for backward as the buffer
-    # itself, which the next forward then overwrites.
-    @torch.compiler.disable
     @torch.no_grad()
     def _iterate(self) -> tuple[Tensor, Tensor]:
         w = self._weight_mat()
         v = F.normalize(torch.mv(w.t(), self.weight_u), dim=0, eps=_EPS)
         u = F.normalize(torch.mv(w, v), dim=0, eps=_EPS)
-        self.weight_u.copy_(u)
-        self.weight_v.copy_(v)
+        if torch.compiler.is_compiling():
+            # Rebound, not updated in place: a compiled graph may save the buffer it read for its backward pass
+            # (the partitioner prefers saving inputs to saving copies), and a later in-place update of that tensor
+            # would change what the backward reads. The values are the same as the eager update's.
+            self.weight_u, self.weight_v = u, v
+        else:
+            self.weight_u.copy_(u)
+            self.weight_v.copy_(v)
         return u, v
 
     def power_iterate(self) -> None:

