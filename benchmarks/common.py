@@ -3,10 +3,14 @@
 With ``--json`` every script still prints its table, then as its last line one JSON object:
 ``{"benchmark": NAME, "machine": {...}, "peaks_gflop_s": {"fp32": ..., "bf16": ...}, "variants": {VARIANT:
 {"s_per_iter" or "images_per_s", "peak_gib", "gflop_per_iter", "pct_of_peak", ...}}, "conditions": {...}}``, so
-results can be compared by a script across runs and machines. ``conditions`` holds the load average and the thread
-settings when the script started and when it ended; when the 1-minute load moved by more than
-:data:`MAX_LOAD_CHANGE`, ``steady_load`` is false and a warning says that ratios between variants are unreliable
-(printed too: a speed-up measured while the machine's load changed is not reported without saying so).
+results can be compared by a script across runs and machines. ``conditions`` holds the load average, how many CPUs'
+worth *other* processes were using (sampled from /proc over half a second) and the thread settings when the script
+started and when it ended, and ``others_cpus_mean``, the other processes' average use over the whole run. When the
+other processes' use moved by more than :data:`MAX_OTHERS_CHANGE` CPUs between start and end, ``steady_load`` is
+false and a warning says that ratios between variants are unreliable (printed too: a speed-up measured while the
+machine's load changed is not reported without saying so). The script's own threads are left out: the 1-minute load
+average, which counts them, rises by their number on an idle machine, which is not a change of conditions (where
+/proc is missing, the load average's 1-minute value is compared, with :data:`MAX_LOAD_CHANGE`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,12 @@ from typing import Any
 
 import torch
 
-#: the largest change of the 1-minute load average over a benchmark for its ratios to count as measured at one load
+from nicegan.core.process import cpu_times, others_between, others_busy
+
+#: the largest change of other processes' CPU use (CPUs' worth) over a benchmark for its ratios to count as
+#: measured at one load
+MAX_OTHERS_CHANGE = 0.5
+#: the same for the 1-minute load average, where /proc is missing
 MAX_LOAD_CHANGE = 1.0
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NICEGAN_THREADS", "OMP_WAIT_POLICY")
 
@@ -31,22 +40,31 @@ def conditions_now() -> dict[str, Any]:
         load = list(os.getloadavg())
     except OSError:
         load = []
-    return {"loadavg": load, "torch_threads": torch.get_num_threads(),
+    return {"loadavg": load, "others_cpus": others_busy(0.5), "torch_threads": torch.get_num_threads(),
             "env": {k: os.environ[k] for k in _THREAD_VARS if k in os.environ}}
 
 
 _START = conditions_now()
+_START_TIMES, _START_WALL = cpu_times(), time.monotonic()
 
 
 def conditions() -> dict[str, Any]:
     """Start and end conditions of this run, and whether the load held (see the module docstring)."""
     end = conditions_now()
-    steady = bool(_START["loadavg"]) and bool(end["loadavg"]) and \
-        abs(end["loadavg"][0] - _START["loadavg"][0]) <= MAX_LOAD_CHANGE
-    out = {"start": _START, "end": end, "steady_load": steady}
+    times = cpu_times()
+    mean = (others_between(_START_TIMES, times, time.monotonic() - _START_WALL)
+            if _START_TIMES is not None and times is not None else None)
+    a, b = _START["others_cpus"], end["others_cpus"]
+    if a is not None and b is not None:
+        steady = abs(b - a) <= MAX_OTHERS_CHANGE
+        what = f"other processes used {a:.2f} -> {b:.2f} CPUs"
+    else:
+        steady = bool(_START["loadavg"]) and bool(end["loadavg"]) and \
+            abs(end["loadavg"][0] - _START["loadavg"][0]) <= MAX_LOAD_CHANGE
+        what = f"1-minute load {_START['loadavg'][:1]} -> {end['loadavg'][:1]}"
+    out = {"start": _START, "end": end, "others_cpus_mean": mean, "steady_load": steady}
     if not steady:
-        out["warning"] = ("the machine's load changed during the run (1-minute load "
-                          f"{_START['loadavg'][:1]} -> {end['loadavg'][:1]}): ratios between variants are unreliable")
+        out["warning"] = f"the machine's load changed during the run ({what}): ratios between variants are unreliable"
     return out
 
 

@@ -41,6 +41,7 @@ def test_benchmark_json_line(script: str) -> None:
     assert out["benchmark"] and out["machine"]["threads"] >= 1 and out["variants"]
     cond = out["conditions"]  # load and threads at start and end, and whether ratios are to be trusted
     assert cond["start"]["torch_threads"] >= 1 and cond["end"]["loadavg"] and isinstance(cond["steady_load"], bool)
+    assert cond["start"]["others_cpus"] >= 0 and cond["others_cpus_mean"] >= 0, "other processes' use is recorded"
     assert cond["steady_load"] or "WARNING: the machine's load changed" in res.stdout
     for name, figures in out["variants"].items():
         assert any(k in figures for k in ("s_per_iter", "images_per_s")), name

@@ -26,7 +26,7 @@ def command_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     current: argparse.ArgumentParser | None = parser
     while current is not None:
         chosen = None
-        for action in current._actions:
+        for action in getattr(current, "_actions", ()):  # (a parser of another make names no flags)
             if isinstance(action, argparse._SubParsersAction):
                 name = getattr(args, action.dest, None) if action.dest != argparse.SUPPRESS else None
                 chosen = action.choices.get(name) if isinstance(name, str) else None

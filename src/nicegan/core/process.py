@@ -100,7 +100,7 @@ def _cgroup_quota() -> int | None:
         return None
 
 
-def _cpu_times() -> tuple[float, float] | None:
+def cpu_times() -> tuple[float, float] | None:
     """(busy seconds of the whole machine, busy seconds of this process), or None where /proc is missing."""
     try:
         fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
@@ -116,16 +116,17 @@ def _cpu_times() -> tuple[float, float] | None:
 
 def others_busy(seconds: float = 0.15) -> float | None:
     """How many CPUs' worth other processes are using now, sampled over ``seconds`` (None without /proc)."""
-    first = _cpu_times()
+    first = cpu_times()
     if first is None:
         return None
     t0 = time.monotonic()
     time.sleep(seconds)
-    second = _cpu_times()
-    return _others(first, second, time.monotonic() - t0) if second else None
+    second = cpu_times()
+    return others_between(first, second, time.monotonic() - t0) if second else None
 
 
-def _others(a: tuple[float, float], b: tuple[float, float], wall: float) -> float:
+def others_between(a: tuple[float, float], b: tuple[float, float], wall: float) -> float:
+    """CPUs' worth other processes used between two :func:`cpu_times` samples taken ``wall`` seconds apart."""
     return max(0.0, ((b[0] - a[0]) - (b[1] - a[1])) / max(wall, 1e-3))
 
 
@@ -202,18 +203,18 @@ class ThreadGovernor:
     def __init__(self, policy: ThreadPolicy | None, every: float = RECHECK_SECONDS) -> None:
         self.policy = policy if policy is not None and policy.auto and policy.cpus > 1 else None
         self.every = every
-        self._last = _cpu_times() if self.policy else None
+        self._last = cpu_times() if self.policy else None
         self._t = time.monotonic()
 
     def tick(self) -> int | None:
         """Call between steps; returns the new thread count when it changed."""
         if self.policy is None or time.monotonic() - self._t < self.every:
             return None
-        now, t = _cpu_times(), time.monotonic()
+        now, t = cpu_times(), time.monotonic()
         if now is None or self._last is None:
             self.policy = None
             return None
-        busy = _others(self._last, now, t - self._t)
+        busy = others_between(self._last, now, t - self._t)
         self._last, self._t = now, t
         n = free_cpus(self.policy.cpus, busy)
         if n == self.policy.threads:

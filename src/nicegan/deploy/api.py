@@ -33,12 +33,12 @@ from PIL import Image
 from torch import Tensor
 
 from nicegan.core.errors import NiceganError
-from nicegan.core.tiles import Tile, tile_grid
+from nicegan.core.tiles import Tile
 from nicegan.core.visual import heatmap_images
 from nicegan.data.images import MAX_PIXELS, ImageDecodeError, load_rgb, to_rgb
 from nicegan.inference import input_geometry, load_model, translate_batches, translate_images
-from nicegan.inference.batches import MAX_SIZE, check_fitted, check_size, check_translation_memory
-from nicegan.inference.images import check_image
+from nicegan.inference.batches import check_fitted, check_size, check_translation_memory
+from nicegan.inference.images import check_image, padded_tiles, tile_options
 from nicegan.inference.styles import StyleSpec, drawn_style, resolve_style, style_bank
 from nicegan.models.base import DIRECTIONS, HeatmapModel, StyleModel, TranslationModel
 
@@ -359,17 +359,7 @@ class _TensorRun:
         """One 3 x h x w image at its own resolution (enlarged first if its shorter side is below ``size``) in
         blended tiles; the tile options are checked with :func:`translate_images`' words."""
         geo = self.geo
-        if geo.fixed and tile not in (None, size):
-            raise NiceganError(f"this model translates only {size} x {size} inputs, so its tiles are {size} px; "
-                               f"drop tile={tile}", option="tile")
-        m, t = geo.multiple, size if tile is None else tile
-        if t < m or t % m:
-            raise NiceganError(f"tile must be a positive multiple of {m} for this model, got {t}", option="tile")
-        if t > MAX_SIZE:
-            raise NiceganError(f"tile {t} is over the {MAX_SIZE:,} px this toolkit translates at", option="tile")
-        o = t // 4 if overlap is None else overlap
-        if not 0 <= o < t:
-            raise NiceganError(f"overlap must be at least 0 and below the tile size {t}, got {o}", option="overlap")
+        t, o = tile_options(geo, size, tile, overlap)
         h0, w0 = x.shape[-2:]
         scale = max(1.0, size / min(h0, w0))
         h, w = round(h0 * scale), round(w0 * scale)
@@ -378,9 +368,8 @@ class _TensorRun:
                                f"to {size} px, {w} x {h} = {w * h:,} pixels, over the {MAX_PIXELS:,}-pixel limit; "
                                "translate it without keep_size")
         x = _resize(x[None], h, w, "bicubic")[0]
-        ph, pw = (max(t, h), max(t, w)) if geo.fixed else (-(-h // m) * m, -(-w // m) * m)
+        ph, pw, tiles = padded_tiles(geo, h, w, t, o)
         x = _pad(x, ph, pw)
-        tiles = tile_grid(ph, pw, t, o, align=1 if geo.fixed else m)
         n = min(self.batch_size, len(tiles))
         check_translation_memory(self.model, (tiles[0].height, tiles[0].width), n, self.direction)
         groups = [tiles[i:i + n] for i in range(0, len(tiles), n)]

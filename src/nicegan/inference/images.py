@@ -125,12 +125,8 @@ def _fit(img: Image.Image, size: int, geo: Geometry) -> tuple[Tensor, tuple[int,
     return x, (oh, ow), "aspect"
 
 
-def _tile_plan(img: Image.Image, size: int, geo: Geometry, tile: int | None,
-               overlap: int | None) -> tuple[Tensor, tuple[int, int], list[Tile]]:
-    """Full-resolution input for ``img`` and its tiles: ``(padded C x H x W, (height, width) used, tiles)``.
-
-    Images whose shorter side is below ``size`` are first enlarged to it (the networks were trained at ``size``).
-    """
+def tile_options(geo: Geometry, size: int, tile: int | None, overlap: int | None) -> tuple[int, int]:
+    """The tile side and overlap in px (defaults: the network size and a quarter tile), checked for this model."""
     if geo.fixed and tile not in (None, size):
         raise NiceganError(f"this model translates only {size} x {size} inputs, so its tiles are {size} px; "
                            f"drop tile={tile}", option="tile")
@@ -143,6 +139,25 @@ def _tile_plan(img: Image.Image, size: int, geo: Geometry, tile: int | None,
     o = t // 4 if overlap is None else overlap
     if not 0 <= o < t:
         raise NiceganError(f"overlap must be at least 0 and below the tile size {t}, got {o}", option="overlap")
+    return t, o
+
+
+def padded_tiles(geo: Geometry, h: int, w: int, tile: int, overlap: int) -> tuple[int, int, list[Tile]]:
+    """``(padded height, padded width, tiles)`` of an h x w image in ``tile`` px tiles overlapping by ``overlap``."""
+    m = geo.multiple
+    # every tile has the same shape: the tile size, or the whole (padded) side where the image is smaller; tile
+    # starts are multiples of the model's downsampling factor, so sides are padded to one
+    ph, pw = (max(tile, h), max(tile, w)) if geo.fixed else (-(-h // m) * m, -(-w // m) * m)
+    return ph, pw, tile_grid(ph, pw, tile, overlap, align=1 if geo.fixed else m)
+
+
+def _tile_plan(img: Image.Image, size: int, geo: Geometry, tile: int | None,
+               overlap: int | None) -> tuple[Tensor, tuple[int, int], list[Tile]]:
+    """Full-resolution input for ``img`` and its tiles: ``(padded C x H x W, (height, width) used, tiles)``.
+
+    Images whose shorter side is below ``size`` are first enlarged to it (the networks were trained at ``size``).
+    """
+    t, o = tile_options(geo, size, tile, overlap)
     w, h = img.size
     scale = max(1.0, size / min(w, h))
     if scale > 1:
@@ -152,11 +167,9 @@ def _tile_plan(img: Image.Image, size: int, geo: Geometry, tile: int | None,
                                f"side is enlarged to {size} px, {w} x {h} = {w * h:,} pixels, over the "
                                f"{MAX_PIXELS:,}-pixel limit; translate it without keep_size", option="keep_size")
         img = img.resize((w, h), Image.Resampling.BICUBIC)
-    # every tile has the same shape: the tile size, or the whole (padded) side where the image is smaller; tile
-    # starts are multiples of the model's downsampling factor, so sides are padded to one
-    ph, pw = (max(t, h), max(t, w)) if geo.fixed else (-(-h // m) * m, -(-w // m) * m)
+    ph, pw, tiles = padded_tiles(geo, h, w, t, o)
     x = _pad_to(pil_to_tensor(img), ph, pw)
-    return x, (h, w), tile_grid(ph, pw, t, o, align=1 if geo.fixed else m)
+    return x, (h, w), tiles
 
 
 def translate_images(model: TranslationModel, images: Iterable[Image.Image], direction: str,
