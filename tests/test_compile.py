@@ -18,14 +18,16 @@ from torch._dynamo.utils import counters
 from nicegan.cli import main
 from nicegan.configs.schema import TrainConfig, resolve_config
 from nicegan.formats import checkpoint as ck
-from nicegan.models import get_model_class
+from nicegan.models import get_model_class, list_models
+from nicegan.models.base import ClassifierModel
 from nicegan.models.nicegan import NiceGAN, NiceGANConfig
 from nicegan.nn import compiled
 from nicegan.nn.spectral import SpectralNormMixin
+from nicegan.training import loop
 from nicegan.training.optim import build_optimizers
 from nicegan.training.runs import resume_run, start_run
 from nicegan.training.step import train_step
-from tests.conftest import TINY
+from tests.conftest import TINY, TINY_RUN, tiny_overrides
 
 STEPS = 20
 #: Dynamo reads .grad of non-leaf tensors while it builds its graphs (its own warning, not ours)
@@ -65,6 +67,22 @@ def test_the_networks_compile_without_graph_breaks_and_keep_the_power_iteration(
             torch.testing.assert_close(getattr(m, buf), getattr(ref[name], buf), rtol=1e-5, atol=1e-6,
                                        msg=f"{name}.{buf}")
     assert set(model.state_dict()) == set(eager.state_dict()), "state-dict keys unchanged"
+
+
+@pytest.mark.parametrize("name", sorted(list_models()))
+def test_every_model_trains_compiled_without_graph_breaks(name: str, tiny_data: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """One training step of each method through the loop's compile path (Dynamo, without code generation)."""
+    monkeypatch.setattr(loop, "compile_nets", functools.partial(compiled.compile_nets, backend="eager"))
+    labelled = issubclass(get_model_class(name), ClassifierModel)
+    cfg = resolve_config({}, tiny_overrides(name, *TINY_RUN, "train.batch_size=2", "train.sample_every=0",
+                                            f"data.root={'builtin:digits' if labelled else tiny_data}",
+                                            "train.max_steps=1", "train.compile=true"))
+    torch._dynamo.reset()
+    counters.clear()
+    start_run(cfg, tmp_path / "run", progress=False, tensorboard=False)
+    assert not counters["graph_break"], f"graph breaks: {dict(counters['graph_break'])}"
+    assert counters["stats"]["unique_graphs"] > 0, "something was compiled"
 
 
 @pytest.fixture(scope="module")
