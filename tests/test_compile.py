@@ -126,6 +126,7 @@ def test_compiled_runs_resume_exactly(runs: dict[str, Path], tiny_data: Path, tm
     with caplog.at_level(logging.INFO, logger="nicegan"):
         start_run(cfg, tmp_path / "split", progress=False, tensorboard=False, stop_at=10)
         resume_run(tmp_path / "split", progress=False, tensorboard=False)
+    assert "torch.compile: the first step compiles the networks" in caplog.text
     assert "torch.compile: the first step took" in caplog.text
     a, b = ck.load(runs["compiled"]), ck.load(tmp_path / "split")
     assert a.step == b.step == STEPS

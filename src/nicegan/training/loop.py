@@ -301,6 +301,9 @@ class Trainer:
                 announce_threads()
             log.info("training %s from step %d to %d on %s (%s)", self.cfg.model_name, self.step, tc.max_steps,
                      self.device, self.run_dir)
+            if tc.compile:  # a silent first step of minutes would look like a hang
+                log.info("torch.compile: the first step compiles the networks (a few minutes on a CPU the first "
+                         "time, seconds when the kernels are cached)")
         bar = reporter(tc.max_steps, "training", unit="step", progress=self.progress, initial=self.step,
                        leave=True, quiet=not self.dist.is_main)
         acc: dict[str, Tensor] = {}
