@@ -48,7 +48,7 @@ def check_compilable(device: torch.device, backend: str = "inductor") -> None:
     """Refuse in one line, before any step, what would otherwise fail deep inside the first compile."""
     if backend == "inductor" and device.type == "cpu" and cpu_compiler() is None:
         raise ConfigError("compile on the CPU needs a C++ compiler (g++ or clang++) and none was found: install one "
-                          "(e.g. apt-get install g++) or train without compile", option="compile")
+                          "(e.g. apt-get install g++) or turn compile off (train.compile=false)", option="compile")
 
 
 def compile_nets(nets: Iterable[nn.Module], device: torch.device, backend: str = "inductor") -> None:
