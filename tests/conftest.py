@@ -43,6 +43,19 @@ def tiny_model(name: str, *extra: str, seed: int = 0):
     return create_model(name, cfg.model), cfg
 
 
+def perturbed_checkpoint(name: str, path: Path, seed: int, step: int) -> Path:
+    """A tiny ``name`` checkpoint at ``path`` whose weights are not a fresh draw (each moved by 0.05 noise), so no
+    output is trivially constant and styles change the output visibly."""
+    from nicegan.formats import checkpoint
+
+    model, cfg = tiny_model(name, seed=seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return checkpoint.write(checkpoint.Checkpoint(model=name, config=cfg.to_dict(), step=step,
+                                                  nets={k: v.state_dict() for k, v in model.nets.items()}), path)
+
+
 def golden_dir() -> Path:
     return Path(os.environ.get("NICEGAN_GOLDEN_DIR", SHARED / "golden" / "nicegan"))
 

@@ -23,7 +23,6 @@ from PIL import Image
 from nicegan import Translator
 from nicegan.cli import main
 from nicegan.core.errors import NiceganError
-from nicegan.formats import checkpoint
 from nicegan.web.serve import (
     MAX_PIXELS,
     ServeLimits,
@@ -35,7 +34,7 @@ from nicegan.web.serve import (
     render_page,
 )
 from tests.browser import free_port, serve_app
-from tests.conftest import tiny_model
+from tests.conftest import perturbed_checkpoint
 
 LIMITS = ServeLimits(max_upload_bytes=200_000, max_pixels=250_000)
 
@@ -43,13 +42,7 @@ LIMITS = ServeLimits(max_upload_bytes=200_000, max_pixels=250_000)
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny NICE-GAN checkpoint whose weights are not a fresh draw (so no output is trivially constant)."""
-    model, cfg = tiny_model("nicegan", seed=3)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    path = tmp_path_factory.mktemp("serve") / "tiny.pt"
-    return checkpoint.write(checkpoint.Checkpoint(model="nicegan", config=cfg.to_dict(), step=11,
-                                                  nets={k: v.state_dict() for k, v in model.nets.items()}), path)
+    return perturbed_checkpoint("nicegan", tmp_path_factory.mktemp("serve") / "tiny.pt", seed=3, step=11)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ translated as tensors: not rounded to 8 bits, and returned on their own device.
 from __future__ import annotations
 
 import ast
-import io
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,8 @@ from nicegan.cli import main
 from nicegan.core.errors import NiceganError
 from nicegan.inference import styles
 from nicegan.web.serve import MAX_SEED, ServeLimits, TranslationService, UploadError, render_page
-from tests.conftest import REPO, tiny_model, tiny_overrides
+from tests.conftest import REPO, perturbed_checkpoint
+from tests.test_serve import noise, png
 
 LIMITS = ServeLimits(max_upload_bytes=500_000, max_pixels=250_000)
 
@@ -30,32 +30,12 @@ LIMITS = ServeLimits(max_upload_bytes=500_000, max_pixels=250_000)
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny MUNIT checkpoint whose weights are not a fresh draw (so styles change the output visibly)."""
-    from nicegan.configs.schema import resolve_config
-    from nicegan.formats import checkpoint
-
-    model = tiny_model("munit", seed=1)[0]
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    cfg = resolve_config({}, tiny_overrides("munit"))
-    path = tmp_path_factory.mktemp("styles") / "munit.pt"
-    return checkpoint.write(checkpoint.Checkpoint(model="munit", config=cfg.to_dict(), step=3,
-                                                  nets={k: v.state_dict() for k, v in model.nets.items()}), path)
+    return perturbed_checkpoint("munit", tmp_path_factory.mktemp("styles") / "munit.pt", seed=1, step=3)
 
 
 @pytest.fixture(scope="module")
 def translator(saved: Path) -> Translator:
     return Translator.load(saved, device="cpu")
-
-
-def noise(w: int, h: int, seed: int = 0) -> Image.Image:
-    return Image.fromarray(np.random.RandomState(seed).randint(0, 256, (h, w, 3), dtype=np.uint8))
-
-
-def png(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def pixels(img: Image.Image) -> np.ndarray:
@@ -111,6 +91,21 @@ def test_the_web_seed_bounds_are_the_resolvers(translator: Translator) -> None:
     assert 0 <= drawn.style_seed < 2**53, "a drawn seed must survive JavaScript's JSON numbers"
 
 
+def record_styles(model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch) -> list[torch.Tensor]:
+    """Wrap ``model.translate`` so that every batch's style codes are recorded (one row per image or tile); a batch
+    translated without a style fails the test."""
+    seen: list[torch.Tensor] = []
+    translate = model.translate
+
+    def spy(x: torch.Tensor, direction: str, style: torch.Tensor | None = None) -> torch.Tensor:
+        assert style is not None, "a tile batch was left to draw its own style"
+        seen.append(style.reshape(len(x), -1).clone())
+        return translate(x, direction, style=style)
+
+    monkeypatch.setattr(model, "translate", spy)
+    return seen
+
+
 def test_full_resolution_on_the_web_uses_one_style_for_every_tile(translator: Translator,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     resolved: list[int] = []
@@ -122,15 +117,7 @@ def test_full_resolution_on_the_web_uses_one_style_for_every_tile(translator: Tr
 
     monkeypatch.setattr(styles, "prior_styles", counting)
     model = translator.model
-    seen: list[torch.Tensor] = []
-    translate = model.translate
-
-    def spy(x: torch.Tensor, direction: str, style: torch.Tensor | None = None) -> torch.Tensor:
-        assert style is not None, "a tile was left to draw its own style"
-        seen.append(style.reshape(len(x), -1).clone())
-        return translate(x, direction, style=style)
-
-    monkeypatch.setattr(model, "translate", spy)
+    seen = record_styles(model, monkeypatch)
     service = TranslationService(translator, LIMITS)
     img = noise(90, 70, seed=6)
     result = service.translate(png(img), **service.options({"style_seed": "11", "full_resolution": "1"}))
@@ -146,15 +133,7 @@ def test_full_resolution_on_the_web_uses_one_style_for_every_tile(translator: Tr
 def test_the_api_without_a_style_gives_the_tiles_of_an_image_one_style(translator: Translator,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     model = translator.model
-    seen: list[torch.Tensor] = []
-    translate = model.translate
-
-    def spy(x: torch.Tensor, direction: str, style: torch.Tensor | None = None) -> torch.Tensor:
-        assert style is not None, "a tile batch was left to draw its own style"
-        seen.append(style.reshape(len(x), -1).clone())
-        return translate(x, direction, style=style)
-
-    monkeypatch.setattr(model, "translate", spy)
+    seen = record_styles(model, monkeypatch)
     torch.manual_seed(3)
     out = translator(noise(90, 70, seed=6), "a2b", keep_size=True, batch_size=2)
     codes = torch.cat(seen)

@@ -51,25 +51,27 @@ def check_compilable(device: torch.device, backend: str = "inductor") -> None:
                           "(e.g. apt-get install g++) or turn compile off (train.compile=false)", option="compile")
 
 
+def _prepare(device: torch.device, backend: str) -> dict[str, object] | None:
+    """Checks and settings every compile here shares: the compiler's presence, the disk cache, the options."""
+    check_compilable(device, backend)
+    if backend != "inductor":
+        return None
+    use_disk_cache()
+    return INDUCTOR_OPTIONS.get(device.type)
+
+
 def compile_nets(nets: Iterable[nn.Module], device: torch.device, backend: str = "inductor") -> None:
     """Compile each network's ``forward`` in place (lazily: the compile happens at each network's first calls)."""
-    check_compilable(device, backend)
-    options = INDUCTOR_OPTIONS.get(device.type) if backend == "inductor" else None
-    if backend == "inductor":
-        use_disk_cache()
+    options = _prepare(device, backend)
     for net in nets:
         net.compile(backend=backend, options=options)
         for name in getattr(net, "compiled_methods", ()):  # entry points other than forward (an encoder's encode)
             setattr(net, name, torch.compile(getattr(net, name), backend=backend, options=options))
 
 
-
 def compile_translation(model: nn.Module, device: torch.device, backend: str = "inductor") -> None:
     """Compile ``model.translate`` (``translate --compile``): the whole translation of a batch, encoder methods
     included, as one graph per input shape (the first batch of each new shape compiles). Training is unaffected:
     only this instance's ``translate`` is replaced."""
-    check_compilable(device, backend)
-    options = INDUCTOR_OPTIONS.get(device.type) if backend == "inductor" else None
-    if backend == "inductor":
-        use_disk_cache()
+    options = _prepare(device, backend)
     model.translate = torch.compile(model.translate, backend=backend, options=options)
